@@ -7,7 +7,6 @@
 //! `create` exits, as containerd's shim does.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::path::Path;

@@ -21,7 +21,6 @@ mod init;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
-#[path = "seccomp_stub.rs"]
 pub mod seccomp;
 pub mod spec;
 pub mod state;

@@ -1,5 +1,8 @@
 use super::*;
 
+/// A change to a config.json under test.
+type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
+
 fn example() -> serde_json::Value {
     serde_json::from_str(EXAMPLE).unwrap()
 }
@@ -41,7 +44,7 @@ fn type_errors_name_the_field() {
 
 #[test]
 fn refusals_name_the_field() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    let cases: Vec<(&str, Mutation)> = vec![
         ("ociVersion", Box::new(|v| v["ociVersion"] = "2.0.0".into())),
         (
             "process.args",
@@ -185,7 +188,9 @@ fn hostile_input_is_refused_not_crashed_on() {
         b"{\"ociVersion\": 1}",
         &[0xff, 0xfe, 0x00][..],
     ] {
-        let refused = parse(text).map(|spec| validate(&spec).is_err()).unwrap_or(true);
+        let refused = parse(text)
+            .map(|spec| validate(&spec).is_err())
+            .unwrap_or(true);
         assert!(refused, "{text:?}");
     }
     // Deeply nested input stops at serde_json's recursion limit instead of overflowing.

@@ -172,7 +172,15 @@ impl Store {
 
     /// Reads a container's record.
     pub fn load(&self, id: &str) -> Result<Record, StateError> {
-        let path = self.dir(id)?.join(STATE_FILE);
+        self.read_json(id, STATE_FILE)
+    }
+
+    fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        id: &str,
+        file: &str,
+    ) -> Result<T, StateError> {
+        let path = self.dir(id)?.join(file);
         let bytes = fs::read(&path).map_err(|source| {
             if source.kind() == io::ErrorKind::NotFound {
                 StateError::NotFound { id: id.to_string() }
@@ -199,13 +207,7 @@ impl Store {
 
     /// Reads the copy of the container's spec.
     pub fn load_config(&self, id: &str) -> Result<oci_spec::runtime::Spec, StateError> {
-        let path = self.dir(id)?.join(CONFIG_FILE);
-        let bytes = fs::read(&path).map_err(|source| StateError::Io {
-            action: "reading",
-            path: path.clone(),
-            source,
-        })?;
-        serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt { path, source })
+        self.read_json(id, CONFIG_FILE)
     }
 
     /// The path of the fifo that holds a created container until `start`.

@@ -6,6 +6,9 @@ mod common;
 use common::*;
 use serde_json::json;
 
+/// A change to a config.json under test.
+type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
+
 #[test]
 fn run_passes_the_exit_code_through() {
     let rt = Runtime::skiff();
@@ -161,9 +164,9 @@ fn assert_nothing_left(rt: &Runtime, bundle: &Bundle, id: &str) {
 #[test]
 fn a_failed_create_leaves_nothing_behind() {
     let rt = Runtime::skiff();
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    let cases: Vec<(&str, Mutation)> = vec![
         (
-            "unknown filesystem",
+            "nosuchfs",
             Box::new(|c| {
                 c["mounts"]
                     .as_array_mut()

@@ -68,8 +68,10 @@ fn pids_limit_stops_a_fork_bomb() {
     let mut bundle = Bundle::busybox(&[
         "sh",
         "-c",
-        "i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); done 2>/dev/null; \
-         ls /proc | grep -c '^[0-9]'; cat /sys/fs/cgroup/pids/pids.max",
+        // Only shell builtins after the fork loop: with the limit reached, nothing can fork.
+        "(i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); done) 2>/dev/null; \
+         read cur < /sys/fs/cgroup/pids/pids.current; read max < /sys/fs/cgroup/pids/pids.max; \
+         read events < /sys/fs/cgroup/pids/pids.events; echo $cur; echo $max; echo $events",
     ]);
     bundle.edit(|c| c["linux"]["resources"]["pids"] = json!({"limit": 10}));
     let (code, out, err) = rt.run(&bundle, &unique_id("pids"));
@@ -79,6 +81,8 @@ fn pids_limit_stops_a_fork_bomb() {
     assert!(count <= 10, "{count} processes despite pids.max=10");
     assert!(count >= 5, "the fork loop did not run ({count})");
     assert_eq!(lines[1], "10");
+    let refused: usize = lines[2].strip_prefix("max ").unwrap().parse().unwrap();
+    assert!(refused > 0, "no fork was refused: {out}");
 }
 
 #[test]

@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 /// What a process can see of its isolation, one fact per line.
 const PROBE: &str = "echo pid=$$; hostname; id; \
     grep -E '^(CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status; ulimit -n; \
-    ls /proc | grep -c '^[0-9]'; ls -1 /dev | sort | tr '\\n' ' '; echo; \
+    echo /proc/[0-9]*; ls -1 /dev | sort | tr '\\n' ' '; echo; \
     awk '{print $5}' /proc/self/mountinfo | sort | tr '\\n' ' '; echo; \
-    touch /rootfs-write 2>/dev/null; echo write=$?; wc -c < /proc/kcore; exit 42";
+    touch /rootfs-write 2>/dev/null; echo write=$?; wc -c < /proc/timer_list; exit 42";
 
 fn both(edit: impl Fn(&mut Value)) -> [(i32, String, String); 2] {
     [Runtime::skiff(), Runtime::runc()].map(|rt| {

@@ -104,7 +104,7 @@ impl Root {
 
     /// Opens (creating if needed) the parent directory of `path` and returns it with the last
     /// component's name.
-    pub fn parent_of<'p>(&self, path: &'p Path) -> io::Result<(OwnedFd, PathBuf)> {
+    pub fn parent_of(&self, path: &Path) -> io::Result<(OwnedFd, PathBuf)> {
         let rel = clean(path);
         let (parent, name) = split(&rel)?;
         Ok((self.mkdir_all(parent, 0o755)?, name.to_path_buf()))
@@ -154,8 +154,14 @@ mod tests {
         // Dangling inside the root: refused rather than followed out.
         root.mkdir_all(Path::new("/rel/made"), 0o755).unwrap_err();
         root.ensure_file(Path::new("/abs/file")).unwrap_err();
-        assert!(!outside.join("made").exists(), "escaped through a relative symlink");
-        assert!(!outside.join("file").exists(), "escaped through an absolute symlink");
+        assert!(
+            !outside.join("made").exists(),
+            "escaped through a relative symlink"
+        );
+        assert!(
+            !outside.join("file").exists(),
+            "escaped through an absolute symlink"
+        );
         // Once the link's target exists inside the root, it is used there.
         std::fs::create_dir(root_path.join("outside")).unwrap();
         root.mkdir_all(Path::new("/rel/made"), 0o755).unwrap();
