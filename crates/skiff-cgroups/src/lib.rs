@@ -48,7 +48,16 @@ pub trait CgroupManager: std::fmt::Debug {
     fn apply(&self, resources: &Resources) -> Result<()>;
 
     /// Moves a process into the cgroup (in every hierarchy on v1).
+    ///
+    /// This takes the kernel's global threadgroup lock, whose write side waits for an RCU
+    /// grace period (10–25 ms); on the container start path use [`prepare_join`](Self::prepare_join).
     fn add_process(&self, pid: i32) -> Result<()>;
+
+    /// Opens what a new process needs to be placed into the cgroup without the global lock:
+    /// on v1 the `tasks` files, to which the forked single-threaded child writes "0" itself
+    /// ([`Join::join_current`]); on v2 the cgroup directory, for `clone3(CLONE_INTO_CGROUP)`
+    /// ([`Join::clone_into`]).
+    fn prepare_join(&self) -> Result<Join>;
 
     /// The processes in the cgroup (from `cgroup.procs`; on v1 the first hierarchy that has one).
     fn procs(&self) -> Result<Vec<i32>>;
@@ -71,6 +80,35 @@ pub trait CgroupManager: std::fmt::Debug {
     /// (v1: e.g. `["cpu","cpuacct"]`; v2: one entry with an empty list). Used to make the
     /// container's `/sys/fs/cgroup`.
     fn paths(&self) -> Vec<(Vec<String>, PathBuf)>;
+}
+
+/// Descriptors opened by [`CgroupManager::prepare_join`] before a fork.
+#[derive(Debug)]
+pub struct Join {
+    tasks: Vec<(PathBuf, std::fs::File)>,
+    dir: Option<std::os::fd::OwnedFd>,
+}
+
+impl Join {
+    /// v1: moves the calling thread — the whole process, if it is single-threaded — into the
+    /// cgroup in every hierarchy. Moving oneself skips the kernel's threadgroup lock.
+    pub fn join_current(&self) -> Result<()> {
+        use std::io::Write;
+        for (path, file) in &self.tasks {
+            (&*file).write_all(b"0").map_err(|source| Error::Write {
+                path: path.clone(),
+                value: "0".into(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// v2: the cgroup directory, for `clone3` with `CLONE_INTO_CGROUP`.
+    pub fn clone_into(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.dir.as_ref().map(|fd| fd.as_fd())
+    }
 }
 
 /// A manager for the cgroup at `path` (absolute, relative to each hierarchy's root, e.g.

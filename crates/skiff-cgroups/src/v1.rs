@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::resources::{memory_and_swap, Blkio, Cpu, DeviceRule, Memory, Pids};
-use crate::{fs, CgroupManager, Error, Hierarchy, Resources, Result, Version};
+use crate::{fs, CgroupManager, Error, Hierarchy, Join, Resources, Result, Version};
 
 const MEMORY_LIMIT: &str = "memory.limit_in_bytes";
 const MEMSW_LIMIT: &str = "memory.memsw.limit_in_bytes";
@@ -266,6 +266,19 @@ impl CgroupManager for V1Manager {
             fs::write(&hierarchy.mount.join(&self.relative).join(PROCS), &value)?;
         }
         Ok(())
+    }
+
+    fn prepare_join(&self) -> Result<Join> {
+        let mut tasks = Vec::with_capacity(self.hierarchies.len());
+        for hierarchy in &self.hierarchies {
+            let path = hierarchy.mount.join(&self.relative).join("tasks");
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|source| fs::write_error(&path, "0", source))?;
+            tasks.push((path, file));
+        }
+        Ok(Join { tasks, dir: None })
     }
 
     fn procs(&self) -> Result<Vec<i32>> {

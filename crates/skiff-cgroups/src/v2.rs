@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::resources::{cpu_weight, io_weight, v2_swap_max, Blkio, Cpu, Memory};
-use crate::{fs, CgroupManager, Error, Resources, Result, Version};
+use crate::{fs, CgroupManager, Error, Join, Resources, Result, Version};
 
 /// The controllers `create` enables for the cgroup, in the order they are written.
 const CONTROLLERS: [&str; 5] = ["memory", "cpu", "pids", "io", "cpuset"];
@@ -226,6 +226,18 @@ impl CgroupManager for V2Manager {
 
     fn add_process(&self, pid: i32) -> Result<()> {
         fs::write(&self.dir().join(PROCS), &pid.to_string())
+    }
+
+    fn prepare_join(&self) -> Result<Join> {
+        let dir = self.dir();
+        let file = std::fs::File::open(&dir).map_err(|source| Error::Read {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Join {
+            tasks: Vec::new(),
+            dir: Some(file.into()),
+        })
     }
 
     fn procs(&self) -> Result<Vec<i32>> {

@@ -203,3 +203,28 @@ fn oom_kill_is_counted() {
     assert!(guard.manager.oom_kill_count().unwrap() >= 1);
     guard.manager.destroy().unwrap();
 }
+
+#[test]
+fn a_forked_child_joins_itself_in_every_hierarchy() {
+    let mut guard = Guard::new();
+    let join = guard.manager.prepare_join().unwrap();
+    // A child that moves itself (pre_exec runs in the forked child), then sleeps.
+    let child = unsafe {
+        use std::os::unix::process::CommandExt;
+        Command::new("/bin/sleep")
+            .arg("30")
+            .pre_exec(move || join.join_current().map_err(std::io::Error::other))
+            .spawn()
+            .unwrap()
+    };
+    let pid = child.id() as i32;
+    guard.child = Some(child);
+    for (_, dir) in guard.manager.paths() {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
+        assert!(
+            procs.lines().any(|l| l.trim() == pid.to_string()),
+            "{pid} not in {}",
+            dir.display()
+        );
+    }
+}

@@ -2,7 +2,8 @@
 //! in sequence, for skiff-runtime and for runc on the same bundle in the same run (interleaved,
 //! so that both see the same machine). Prints both medians and the ratio.
 //!
-//! Run as root: `cargo bench -p skiff-runtime --bench lifecycle` (ITERATIONS=N to change 200).
+//! Run as root: `cargo bench -p skiff-runtime --bench lifecycle` (ITERATIONS=N to change 200,
+//! STEPS=1 to print each iteration's create/start/wait/delete times).
 //! The bench process is a child subreaper, so it can wait for the container process after
 //! `create` exits, as containerd's shim does.
 
@@ -44,10 +45,23 @@ fn cycle(rt: &common::Runtime, bundle: &Path, id: &str) -> Duration {
         .trim()
         .parse()
         .unwrap();
+    let t1 = start.elapsed();
     step(&rt.binary, rt.root.path(), &["start", id]);
+    let t2 = start.elapsed();
     waitpid(Pid::from_raw(pid), None).expect("wait for the container");
+    let t3 = start.elapsed();
     step(&rt.binary, rt.root.path(), &["delete", id]);
-    start.elapsed()
+    let t4 = start.elapsed();
+    if std::env::var_os("STEPS").is_some() {
+        let name = rt.binary.file_name().unwrap_or_default().to_string_lossy();
+        eprintln!(
+            "{name}: create {t1:?} start {:?} wait {:?} delete {:?}",
+            t2 - t1,
+            t3 - t2,
+            t4 - t3
+        );
+    }
+    t4
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {

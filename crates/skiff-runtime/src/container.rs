@@ -186,6 +186,7 @@ impl Runtime {
             no_pivot: opts.no_pivot,
         })?;
         let join = namespaces::open_joined(&ns)?;
+        let cgroup_join = cg.prepare_join()?;
         let fifo = if hold {
             Some(self.make_fifo(id)?)
         } else {
@@ -243,13 +244,16 @@ impl Runtime {
             console,
             seccomp: seccomp.as_ref(),
             preserve_fds: opts.preserve_fds,
+            cgroup_join: None,
         };
 
-        let pid = spawn_init(&ns, args)?;
+        let (pid, placed) = spawn_init(&ns, args, &cgroup_join)?;
         cleanup.pid = Some(pid);
         record.pid = pid;
         record.pid_start_time = state::proc_stat(pid).map(|s| s.start_time).unwrap_or(0);
-        cg.add_process(pid)?;
+        if !placed {
+            cg.add_process(pid)?;
+        }
         if ns.creates(LinuxNamespaceType::User) {
             write_id_maps(pid, spec)?;
         }
@@ -290,7 +294,7 @@ impl Runtime {
                 }
             }
         }
-        self.store.save_config(id, spec)?;
+        self.store.save_config(id, &config.text)?;
         self.store.save(&record)?;
         if let Some(path) = &opts.pid_file {
             write_pid_file(path, pid)?;
@@ -476,8 +480,15 @@ impl Drop for Cleanup<'_> {
 }
 
 /// Clones the container process (joining the spec's pid namespace first, if any) and runs the
-/// container setup in it.
-fn spawn_init(ns: &Namespaces, args: InitArgs<'_>) -> Result<i32> {
+/// container setup in it. The process is placed into its cgroup without the kernel's global
+/// migration lock: born there with clone3 on v2, or moving itself first thing on v1. Returns
+/// the pid and whether it is placed (false only if clone3 is unavailable on a v2 host: then the
+/// caller moves it).
+fn spawn_init<'a>(
+    ns: &Namespaces,
+    mut args: InitArgs<'a>,
+    join: &'a skiff_cgroups::Join,
+) -> Result<(i32, bool)> {
     let restore_pid_ns = match ns.join_path(LinuxNamespaceType::Pid) {
         Some(path) => {
             let own = open(
@@ -493,7 +504,21 @@ fn spawn_init(ns: &Namespaces, args: InitArgs<'_>) -> Result<i32> {
         None => None,
     };
     let _ = std::io::stdout().flush();
-    let result = init::clone_process(namespaces::clone_flags(ns));
+    let flags = namespaces::clone_flags(ns);
+    let mut placed = true;
+    let result = match join.clone_into() {
+        Some(dir) => match init::clone_into_cgroup(flags, dir) {
+            Err(Errno::ENOSYS | Errno::E2BIG | Errno::EINVAL) => {
+                placed = false;
+                init::clone_process(flags)
+            }
+            other => other,
+        },
+        None => {
+            args.cgroup_join = Some(join);
+            init::clone_process(flags)
+        }
+    };
     if let Ok(0) = result {
         init::run(args);
     }
@@ -501,7 +526,7 @@ fn spawn_init(ns: &Namespaces, args: InitArgs<'_>) -> Result<i32> {
         setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
             .map_err(Error::sys("returning to the runtime's pid namespace"))?;
     }
-    result.map_err(Error::sys("clone"))
+    result.map(|pid| (pid, placed)).map_err(Error::sys("clone"))
 }
 
 fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {

@@ -59,6 +59,8 @@ pub struct InitArgs<'a> {
     pub seccomp: Option<&'a Filter>,
     /// Descriptors 3..3+N that are passed on to the process.
     pub preserve_fds: i32,
+    /// The cgroup to move into first thing (v1); `None` when the clone already placed us.
+    pub cgroup_join: Option<&'a skiff_cgroups::Join>,
 }
 
 /// Runs the container setup and execs the process; never returns.
@@ -76,6 +78,11 @@ pub fn run(mut args: InitArgs<'_>) -> ! {
 }
 
 fn setup(args: &mut InitArgs<'_>) -> Result<Infallible, String> {
+    if let Some(join) = args.cgroup_join {
+        // Before anything else, so that all of the setup is accounted to the container.
+        join.join_current()
+            .map_err(|e| format!("joining the container's cgroup: {e}"))?;
+    }
     reset_signals();
     match args.sync.recv() {
         Ok(Some(Msg::Go(pid))) => args.hook_state.pid = pid,
@@ -222,6 +229,48 @@ pub fn mark_fds_cloexec(first: i32) {
             unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
         }
     }
+}
+
+/// clone3(2) with `CLONE_INTO_CGROUP`: the child is born in the cgroup whose directory is
+/// `cgroup`, without any migration. Fork semantics (no new stack); the caller must be
+/// single-threaded. Fails with ENOSYS or E2BIG on kernels before 5.7.
+pub fn clone_into_cgroup(
+    flags: CloneFlags,
+    cgroup: std::os::fd::BorrowedFd<'_>,
+) -> Result<libc::pid_t, Errno> {
+    use std::os::fd::AsRawFd;
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    let mut args = CloneArgs {
+        flags: flags.bits() as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup.as_raw_fd() as u64,
+        ..Default::default()
+    };
+    // SAFETY: a valid clone_args of the size we pass; with a zero stack the child continues on
+    // a copy of our stack, as after fork.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    Errno::result(rc).map(|pid| pid as libc::pid_t)
 }
 
 /// Raw clone(2) without a new stack: fork semantics plus namespace flags. The caller must be

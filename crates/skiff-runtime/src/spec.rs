@@ -58,6 +58,8 @@ pub struct Config {
     pub bundle: PathBuf,
     /// The root filesystem (absolute, canonical).
     pub rootfs: PathBuf,
+    /// The text of config.json as read (kept as the container's copy).
+    pub text: Vec<u8>,
 }
 
 /// Reads `config.json` from `bundle`, parses and validates it.
@@ -73,10 +75,7 @@ pub fn load(bundle: &Path) -> Result<Config, SpecError> {
             .join(bundle)
     };
     let path = bundle.join("config.json");
-    let text = fs::read(&path).map_err(|source| SpecError::Read {
-        path: path.clone(),
-        source,
-    })?;
+    let text = read_limited(&path)?;
     let spec = parse(&text).map_err(|(field, message)| SpecError::Parse {
         path: path.clone(),
         field,
@@ -105,11 +104,40 @@ pub fn load(bundle: &Path) -> Result<Config, SpecError> {
         spec,
         bundle,
         rootfs,
+        text,
     })
+}
+
+/// The largest config.json or process.json accepted (runc's own examples are a few KiB).
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+fn read_limited(path: &Path) -> Result<Vec<u8>, SpecError> {
+    use std::io::Read;
+    let read_err = |source| SpecError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = fs::File::open(path).map_err(read_err)?;
+    let mut text = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut text)
+        .map_err(read_err)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(SpecError::Parse {
+            path: path.to_path_buf(),
+            field: ".".into(),
+            message: format!("the file is larger than {} MiB", MAX_CONFIG_BYTES >> 20),
+        });
+    }
+    Ok(text)
 }
 
 /// Parses a spec, returning the failing field path and message on error.
 pub fn parse(text: &[u8]) -> Result<Spec, (String, String)> {
+    // The plain parser is faster; the path-tracking one runs only to explain a failure.
+    if let Ok(spec) = serde_json::from_slice(text) {
+        return Ok(spec);
+    }
     let de = &mut serde_json::Deserializer::from_slice(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
@@ -550,10 +578,7 @@ pub const EXAMPLE: &str = include_str!("example-config.json");
 
 /// Reads a process JSON file for `exec --process`.
 pub fn load_process(path: &Path) -> Result<oci_spec::runtime::Process, SpecError> {
-    let text = fs::read(path).map_err(|source| SpecError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = read_limited(path)?;
     let de = &mut serde_json::Deserializer::from_slice(&text);
     let process: oci_spec::runtime::Process =
         serde_path_to_error::deserialize(de).map_err(|e| SpecError::Parse {

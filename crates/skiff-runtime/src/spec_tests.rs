@@ -206,3 +206,14 @@ fn hostile_input_is_refused_not_crashed_on() {
         serde_json::Value::Array((0..100_000).map(|i| format!("K{i}=v").into()).collect());
     check(v).unwrap();
 }
+
+#[test]
+fn oversized_config_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+    let mut text = EXAMPLE.as_bytes().to_vec();
+    text.resize((MAX_CONFIG_BYTES + 10) as usize, b' ');
+    std::fs::write(dir.path().join("config.json"), text).unwrap();
+    let e = load(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("larger than 16 MiB"), "{e}");
+}

@@ -195,14 +195,9 @@ impl Store {
         serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt { path, source })
     }
 
-    /// Keeps a copy of the container's spec for `exec` and `delete`.
-    pub fn save_config(&self, id: &str, spec: &oci_spec::runtime::Spec) -> Result<(), StateError> {
-        let path = self.dir(id)?.join(CONFIG_FILE);
-        let bytes = serde_json::to_vec(spec).map_err(|source| StateError::Corrupt {
-            path: path.clone(),
-            source,
-        })?;
-        write_atomic(&path, &bytes)
+    /// Keeps a copy of the container's config.json (as read at create) for `exec`.
+    pub fn save_config(&self, id: &str, text: &[u8]) -> Result<(), StateError> {
+        write_atomic(&self.dir(id)?.join(CONFIG_FILE), text)
     }
 
     /// Reads the copy of the container's spec.
