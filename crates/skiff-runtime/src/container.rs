@@ -264,6 +264,10 @@ impl Runtime {
             })
         };
         send(&Msg::Go(pid))?;
+        // Written while the container process builds its root filesystem (the Cleanup guard
+        // removes them if that fails).
+        self.store.save_config(id, &config.text)?;
+        self.store.save(&record)?;
         loop {
             match parent_end.recv() {
                 Ok(Some(Msg::RunHooks)) => {
@@ -294,8 +298,6 @@ impl Runtime {
                 }
             }
         }
-        self.store.save_config(id, &config.text)?;
-        self.store.save(&record)?;
         if let Some(path) = &opts.pid_file {
             write_pid_file(path, pid)?;
         }
