@@ -278,7 +278,19 @@ impl Runtime {
                     crate::hooks::run("createRuntime", &runtime_hooks, &state)?;
                     send(&Msg::HooksDone)?;
                 }
-                Ok(Some(Msg::Ready)) => break,
+                Ok(Some(Msg::Ready)) if hold => break,
+                // Without the fifo the process goes on to exec at once: wait for that (the
+                // channel is close-on-exec, so EOF means the program runs), so that an exec
+                // failure is reported here and poststart hooks run after the exec.
+                Ok(Some(Msg::Ready)) => match parent_end.recv() {
+                    Ok(None) => break,
+                    Ok(Some(Msg::Error(message))) => return Err(Error::Init { message }),
+                    other => {
+                        return Err(Error::Init {
+                            message: format!("unexpected message {other:?}"),
+                        })
+                    }
+                },
                 Ok(Some(Msg::Error(message))) => return Err(Error::Init { message }),
                 Ok(Some(other)) => {
                     return Err(Error::Init {
@@ -353,6 +365,7 @@ impl Runtime {
             source,
         })?;
         let _ = fs::remove_file(&fifo);
+        wait_for_exec(&file);
         self.post_start(&record);
         Ok(())
     }
@@ -608,6 +621,27 @@ fn wait_for_exit(record: &Record) -> Result<()> {
                 pid: record.pid,
                 seconds: SECONDS,
             });
+        }
+    }
+}
+
+/// Waits until the container process has exec'd its program (or died): it holds the fifo
+/// open for reading until then, so our write end reports POLLERR once it is gone. Bounded, in
+/// case a startContainer hook hangs without a timeout.
+fn wait_for_exec(fifo: &fs::File) {
+    let mut pfd = libc::pollfd {
+        fd: fifo.as_raw_fd(),
+        events: 0,
+        revents: 0,
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut pfd, 1, left.as_millis() as i32) };
+        let interrupted = rc < 0 && Errno::last() == Errno::EINTR;
+        if !interrupted || left.is_zero() {
+            return;
         }
     }
 }

@@ -290,3 +290,52 @@ pub fn clone_process(flags: CloneFlags) -> Result<libc::pid_t, Errno> {
     };
     Errno::result(rc).map(|pid| pid as libc::pid_t)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cgroup2 mount of this host (the unified tree of a hybrid host, or the only tree).
+    fn cgroup2_mount() -> PathBuf {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        info.lines()
+            .find(|l| l.contains(" - cgroup2 "))
+            .and_then(|l| l.split(' ').nth(4))
+            .map(PathBuf::from)
+            .expect("this test needs a cgroup2 mount (hybrid or unified host)")
+    }
+
+    #[test]
+    fn clone3_places_the_child_in_the_cgroup_at_birth() {
+        assert!(nix::unistd::geteuid().is_root(), "this test needs root");
+        let name = format!("skiff-clone3-test-{}", std::process::id());
+        let dir = cgroup2_mount().join(&name);
+        std::fs::create_dir(&dir).unwrap();
+        let fd = std::fs::File::open(&dir).unwrap();
+        let (read_end, write_end) = nix::unistd::pipe().unwrap();
+        let pid = clone_into_cgroup(CloneFlags::empty(), std::os::fd::AsFd::as_fd(&fd)).unwrap();
+        if pid == 0 {
+            // Child: only async-signal-safe calls until _exit.
+            let mut byte = [0u8; 1];
+            // SAFETY: closing our copy of the write end (so that the parent's close is seen),
+            // reading into a local buffer, then leaving.
+            unsafe {
+                libc::close(std::os::fd::AsRawFd::as_raw_fd(&write_end));
+                libc::read(
+                    std::os::fd::AsRawFd::as_raw_fd(&read_end),
+                    byte.as_mut_ptr().cast(),
+                    1,
+                );
+                libc::_exit(0);
+            }
+        }
+        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        drop(write_end);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        std::fs::remove_dir(&dir).unwrap();
+        assert!(
+            cgroup.lines().any(|l| l == format!("0::/{name}")),
+            "{cgroup}"
+        );
+    }
+}

@@ -11,38 +11,77 @@ use serde_json::json;
 
 #[test]
 fn hooks_run_in_order_with_the_state_on_stdin() {
-    let rt = Runtime::skiff();
-    let id = unique_id("hooks");
-    let _guard = rt.guard(&id);
-    let mut bundle = Bundle::busybox(&["true"]);
-    let log = bundle.path().join("hooks.log");
-    let hook = |name: &str| json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("echo {name} $(cat) >> {}", log.display())]}]);
-    bundle.edit(|c| {
-        c["hooks"] = json!({
-            "createRuntime": hook("createRuntime"),
-            "createContainer": hook("createContainer"),
-            "poststart": hook("poststart"),
-            "poststop": hook("poststop"),
+    // Both paths: `run` (no exec fifo) and `create` + `start`.
+    for split in [false, true] {
+        let rt = Runtime::skiff();
+        let id = unique_id("hooks");
+        let _guard = rt.guard(&id);
+        let mut bundle = Bundle::busybox(&["true"]);
+        let log = bundle.path().join("log");
+        std::fs::create_dir(&log).unwrap();
+        let hook = |name: &str, file: &str| json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("echo {name} $(cat) >> {file}")]}]);
+        let host_file = log.join("hooks.log").display().to_string();
+        bundle.edit(|c| {
+            c["hooks"] = json!({
+                "createRuntime": hook("createRuntime", &host_file),
+                "createContainer": hook("createContainer", &host_file),
+                // Runs inside the container: write through a bind mount of the log directory.
+                "startContainer": hook("startContainer", "/log/hooks.log"),
+                "poststart": hook("poststart", &host_file),
+                "poststop": hook("poststop", &host_file),
+            });
+            c["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "/log", "type": "bind", "source": log, "options": ["rbind", "rw"]
+            }));
         });
-    });
-    let (code, _, err) = rt.run(&bundle, &id);
-    assert_eq!(code, 0, "{err}");
-    let text = std::fs::read_to_string(&log).unwrap();
-    let phases: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
-    assert_eq!(
-        phases,
-        ["createRuntime", "createContainer", "poststart", "poststop"]
-    );
-    for line in text.lines() {
-        let state: serde_json::Value =
-            serde_json::from_str(line.split_once(' ').unwrap().1).unwrap();
-        assert_eq!(state["id"], id.as_str());
-        assert_eq!(state["bundle"], bundle.path().to_str().unwrap());
+        if split {
+            assert!(rt.create(&bundle, &id).status.success());
+            rt.ok(&["start", &id]);
+            assert!(wait_until(3000, || rt.state(&id)["status"] == "stopped"));
+            rt.ok(&["delete", &id]);
+        } else {
+            let (code, _, err) = rt.run(&bundle, &id);
+            assert_eq!(code, 0, "{err}");
+        }
+        let text = std::fs::read_to_string(log.join("hooks.log")).unwrap();
+        let phases: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
+        assert_eq!(
+            phases,
+            [
+                "createRuntime",
+                "createContainer",
+                "startContainer",
+                "poststart",
+                "poststop"
+            ],
+            "split={split}"
+        );
+        for line in text.lines() {
+            let state: serde_json::Value =
+                serde_json::from_str(line.split_once(' ').unwrap().1).unwrap();
+            assert_eq!(state["id"], id.as_str());
+            assert_eq!(state["bundle"], bundle.path().to_str().unwrap());
+        }
+        let first: serde_json::Value =
+            serde_json::from_str(text.lines().next().unwrap().split_once(' ').unwrap().1).unwrap();
+        assert_eq!(first["status"], "creating");
+        assert!(first["pid"].as_i64().unwrap() > 0);
     }
-    let first: serde_json::Value =
-        serde_json::from_str(text.lines().next().unwrap().split_once(' ').unwrap().1).unwrap();
-    assert_eq!(first["status"], "creating");
-    assert!(first["pid"].as_i64().unwrap() > 0);
+}
+
+#[test]
+fn a_failing_start_container_hook_fails_run() {
+    let rt = Runtime::skiff();
+    let id = unique_id("badhook");
+    let mut bundle = Bundle::busybox(&["true"]);
+    bundle.edit(|c| c["hooks"] = json!({"startContainer": [{"path": "/bin/false"}]}));
+    let (code, _, err) = rt.run(&bundle, &id);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("startContainer hook /bin/false failed"),
+        "{err}"
+    );
+    assert!(!rt.root.path().join(&id).exists(), "state left behind");
 }
 
 #[test]

@@ -265,3 +265,69 @@ fn json_log_format_is_written_for_errors() {
     assert_eq!(line["level"], "error");
     assert!(line["msg"].as_str().unwrap().contains("does not exist"));
 }
+
+#[test]
+fn namespaces_given_by_path_are_joined() {
+    let rt = Runtime::skiff();
+    let first = unique_id("ns-a");
+    let second = unique_id("ns-b");
+    let _guards = (rt.guard(&first), rt.guard(&second));
+    let mut a = Bundle::busybox(&["sleep", "30"]);
+    a.edit(|c| c["hostname"] = json!("shared-uts"));
+    assert!(rt.create(&a, &first).status.success());
+    rt.ok(&["start", &first]);
+    let pid = rt.state(&first)["pid"].as_i64().unwrap();
+
+    let mut b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "hostname; cat /proc/1/cmdline; echo; cat /proc/net/dev | grep -c :",
+    ]);
+    b.edit(|c| {
+        for ns in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            let kind = ns["type"].as_str().unwrap().to_string();
+            let file = match kind.as_str() {
+                "network" => "net",
+                "uts" => "uts",
+                "ipc" => "ipc",
+                "pid" => "pid",
+                _ => continue,
+            };
+            ns["path"] = json!(format!("/proc/{pid}/ns/{file}"));
+        }
+        c.as_object_mut().unwrap().remove("hostname");
+    });
+    let (code, out, err) = rt.run(&b, &second);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "shared-uts", "uts namespace not joined");
+    assert!(
+        lines[1].starts_with("sleep"),
+        "pid namespace not joined: pid 1 is {:?}",
+        lines[1]
+    );
+    assert_eq!(lines[2], "1", "network namespace not joined");
+}
+
+#[test]
+fn no_pivot_uses_chroot_and_still_isolates() {
+    let rt = Runtime::skiff();
+    let id = unique_id("nopivot");
+    let _guard = rt.guard(&id);
+    let bundle = Bundle::busybox(&["sh", "-c", "ls /; cat /proc/self/mountinfo | head -1"]);
+    let out = rt.exec(&[
+        "run",
+        "--no-pivot",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("bin"), "{text}");
+    assert!(!text.contains("work"), "host root visible: {text}");
+}
