@@ -10,7 +10,9 @@ rt="$PWD/target/release/skiff-runtime"
 bundle="${BUNDLE:-/tmp/skiff-demo}"
 rm -rf "$bundle" && mkdir -p "$bundle/rootfs/bin" "$bundle/rootfs/etc" "$bundle/rootfs/tmp"
 cp /bin/busybox "$bundle/rootfs/bin/"
-for applet in $(/bin/busybox --list); do ln -sf busybox "$bundle/rootfs/bin/$applet"; done
+for applet in $(/bin/busybox --list); do
+  [ "$applet" = busybox ] || ln -sf busybox "$bundle/rootfs/bin/$applet"
+done
 echo "root:x:0:0:root:/root:/bin/sh" > "$bundle/rootfs/etc/passwd"
 cd "$bundle"
 "$rt" spec
