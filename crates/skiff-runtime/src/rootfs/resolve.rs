@@ -154,14 +154,6 @@ mod tests {
         // Dangling inside the root: refused rather than followed out.
         root.mkdir_all(Path::new("/rel/made"), 0o755).unwrap_err();
         root.ensure_file(Path::new("/abs/file")).unwrap_err();
-        assert!(
-            !outside.join("made").exists(),
-            "escaped through a relative symlink"
-        );
-        assert!(
-            !outside.join("file").exists(),
-            "escaped through an absolute symlink"
-        );
         // Once the link's target exists inside the root, it is used there.
         std::fs::create_dir(root_path.join("outside")).unwrap();
         root.mkdir_all(Path::new("/rel/made"), 0o755).unwrap();

@@ -536,7 +536,13 @@ fn rule(names: &[&str], action: LinuxSeccompAction, args: Vec<LinuxSeccompArg>) 
     call
 }
 
-fn arg(index: usize, value: u64, value_two: u64, op: LinuxSeccompOperator) -> LinuxSeccompArg {
+/// One argument condition of a rule.
+pub(super) fn arg(
+    index: usize,
+    value: u64,
+    value_two: u64,
+    op: LinuxSeccompOperator,
+) -> LinuxSeccompArg {
     LinuxSeccompArgBuilder::default()
         .index(index)
         .value(value)

@@ -43,21 +43,6 @@ fn arg(index: usize, value: u64, op: LinuxSeccompOperator) -> LinuxSeccompArg {
         .unwrap()
 }
 
-fn arg_with_value_two(
-    index: usize,
-    value: u64,
-    value_two: u64,
-    op: LinuxSeccompOperator,
-) -> LinuxSeccompArg {
-    LinuxSeccompArgBuilder::default()
-        .index(index)
-        .value(value)
-        .value_two(value_two)
-        .op(op)
-        .build()
-        .unwrap()
-}
-
 pub(super) fn section(default: LinuxSeccompAction, syscalls: Vec<LinuxSyscall>) -> LinuxSeccomp {
     let mut seccomp = LinuxSeccomp::default();
     seccomp.set_default_action(default);
@@ -202,7 +187,7 @@ fn argument_index_six_is_rejected() {
 
 #[test]
 fn value_two_with_a_plain_operator_is_rejected() {
-    let bad = arg_with_value_two(0, 1, 5, LinuxSeccompOperator::ScmpCmpGt);
+    let bad = super::default_profile::arg(0, 1, 5, LinuxSeccompOperator::ScmpCmpGt);
     let mut call = rule(&["read"], LinuxSeccompAction::ScmpActAllow);
     call.set_args(Some(vec![bad]));
     let err = compile_err(&section(LinuxSeccompAction::ScmpActErrno, vec![call]));
@@ -239,7 +224,7 @@ fn oversized_errno_is_rejected() {
 #[test]
 fn operators_flags_and_repeated_arguments_compile() {
     use LinuxSeccompOperator::*;
-    let masked = arg_with_value_two(5, 0xff, 0x10, ScmpCmpMaskedEq);
+    let masked = super::default_profile::arg(5, 0xff, 0x10, ScmpCmpMaskedEq);
     let mut call = rule(&["write"], LinuxSeccompAction::ScmpActAllow);
     // Two comparisons of argument 0 (OR, one rule each) …
     call.set_args(Some(vec![arg(0, 1, ScmpCmpEq), arg(0, 2, ScmpCmpEq)]));
