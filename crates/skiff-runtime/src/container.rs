@@ -519,29 +519,20 @@ fn spawn_init<'a>(
         None => None,
     };
     let _ = std::io::stdout().flush();
-    let flags = namespaces::clone_flags(ns);
-    let mut placed = true;
-    let result = match join.clone_into() {
-        Some(dir) => match init::clone_into_cgroup(flags, dir) {
-            Err(Errno::ENOSYS | Errno::E2BIG | Errno::EINVAL) => {
-                placed = false;
-                init::clone_process(flags)
-            }
-            other => other,
-        },
-        None => {
+    let result = init::clone_into(namespaces::clone_flags(ns), join);
+    if let Ok((0, placement)) = result {
+        if placement == init::Placement::JoinSelf {
             args.cgroup_join = Some(join);
-            init::clone_process(flags)
         }
-    };
-    if let Ok(0) = result {
         init::run(args);
     }
     if let Some(own) = restore_pid_ns {
         setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
             .map_err(Error::sys("returning to the runtime's pid namespace"))?;
     }
-    result.map(|pid| (pid, placed)).map_err(Error::sys("clone"))
+    result
+        .map(|(pid, placement)| (pid, placement != init::Placement::ByParent))
+        .map_err(Error::sys("clone"))
 }
 
 fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use nix::fcntl::{open, OFlag};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::stat::Mode;
-use nix::unistd::{fork, ForkResult};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use crate::container::Runtime;
 use crate::error::{Error, Result};
+use crate::init::Placement;
 use crate::namespaces;
 use crate::process::{self, Prepared};
 use crate::spec::Namespaces;
@@ -106,22 +106,31 @@ impl Runtime {
         let (err_read, err_write) =
             nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(Error::sys("pipe"))?;
 
+        let join = cg.prepare_join()?;
         if let Some((_, target)) = &pid_ns {
             namespaces::join(target)?;
         }
-        // SAFETY: the runtime runs single-threaded (checked by create; exec callers are the CLI
-        // or a shim), so the child may allocate.
-        let fork_result = unsafe { fork() };
-        if let Ok(ForkResult::Child) = fork_result {
+        // The runtime runs single-threaded (the CLI or a shim), so the child may allocate.
+        let cloned = crate::init::clone_into(CloneFlags::empty(), &join);
+        if let Ok((0, placement)) = cloned {
             drop(err_read);
-            let message = match exec_child(
-                &prepared,
-                &files,
-                cg.as_ref(),
-                console,
-                seccomp.as_ref(),
-                opts.preserve_fds,
-            ) {
+            let joined = match placement {
+                Placement::Born => Ok(()),
+                Placement::JoinSelf => join.join_current(),
+                Placement::ByParent => cg.add_process(std::process::id() as i32),
+            };
+            let result = joined
+                .map_err(|e| format!("joining the cgroup: {e}"))
+                .and_then(|()| {
+                    exec_child(
+                        &prepared,
+                        &files,
+                        console,
+                        seccomp.as_ref(),
+                        opts.preserve_fds,
+                    )
+                });
+            let message = match result {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
@@ -134,11 +143,7 @@ impl Runtime {
             setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
                 .map_err(Error::sys("returning to the runtime's pid namespace"))?;
         }
-        let child = match fork_result {
-            Ok(ForkResult::Parent { child }) => child,
-            Ok(ForkResult::Child) => unreachable!(),
-            Err(e) => return Err(Error::sys("fork")(e)),
-        };
+        let child = nix::unistd::Pid::from_raw(cloned.map_err(Error::sys("clone"))?.0);
         drop(err_write);
         let mut message = String::new();
         let _ = std::fs::File::from(err_read).read_to_string(&mut message);
@@ -159,13 +164,10 @@ impl Runtime {
 fn exec_child(
     prepared: &Prepared,
     files: &[namespaces::NsFile],
-    cg: &dyn skiff_cgroups::CgroupManager,
     console: Option<OwnedFd>,
     seccomp: Option<&crate::seccomp::Filter>,
     preserve_fds: i32,
 ) -> std::result::Result<std::convert::Infallible, String> {
-    cg.add_process(std::process::id() as i32)
-        .map_err(|e| format!("joining the cgroup: {e}"))?;
     for file in files {
         namespaces::join(file).map_err(|e| e.to_string())?;
         if file.typ == LinuxNamespaceType::User {

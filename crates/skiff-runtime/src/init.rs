@@ -231,6 +231,34 @@ pub fn mark_fds_cloexec(first: i32) {
     }
 }
 
+/// How a freshly cloned process gets into its cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// clone3 created it there (cgroup v2).
+    Born,
+    /// It must move itself first thing, with [`skiff_cgroups::Join::join_current`] (v1).
+    JoinSelf,
+    /// clone3 is unavailable: someone must move it with `add_process` (the slow path).
+    ByParent,
+}
+
+/// Clones a process (fork semantics, with `flags`' namespaces) that lands in the cgroup of
+/// `join` without the kernel's global migration lock where the host allows it.
+pub fn clone_into(
+    flags: CloneFlags,
+    join: &skiff_cgroups::Join,
+) -> Result<(libc::pid_t, Placement), Errno> {
+    match join.clone_into() {
+        Some(dir) => match clone_into_cgroup(flags, dir) {
+            Err(Errno::ENOSYS | Errno::E2BIG | Errno::EINVAL) => {
+                clone_process(flags).map(|pid| (pid, Placement::ByParent))
+            }
+            other => other.map(|pid| (pid, Placement::Born)),
+        },
+        None => clone_process(flags).map(|pid| (pid, Placement::JoinSelf)),
+    }
+}
+
 /// clone3(2) with `CLONE_INTO_CGROUP`: the child is born in the cgroup whose directory is
 /// `cgroup`, without any migration. Fork semantics (no new stack); the caller must be
 /// single-threaded. Fails with ENOSYS or E2BIG on kernels before 5.7.
