@@ -99,34 +99,13 @@ impl Runtime {
     /// the process waits for [`start`](Self::start). Returns its pid. On failure nothing is
     /// left behind: no process, cgroup, mount or state directory.
     pub fn create(&self, id: &str, opts: &CreateOptions) -> Result<i32> {
-        check_single_threaded()?;
-        self.store.claim(id)?;
-        let mut cleanup = Cleanup {
-            runtime: self,
-            id,
-            cgroup: None,
-            pid: None,
-            armed: true,
-        };
-        let pid = self.build(id, opts, true, &mut cleanup)?;
-        cleanup.armed = false;
-        Ok(pid)
+        self.build_claimed(id, opts, true)
     }
 
     /// Creates and starts a container and, unless `detach`, waits for it, forwarding signals,
     /// and deletes it afterwards (unless `keep`). Returns the exit code (128+N for signal N).
     pub fn run(&self, id: &str, opts: &CreateOptions, detach: bool, keep: bool) -> Result<i32> {
-        check_single_threaded()?;
-        self.store.claim(id)?;
-        let mut cleanup = Cleanup {
-            runtime: self,
-            id,
-            cgroup: None,
-            pid: None,
-            armed: true,
-        };
-        let pid = self.build(id, opts, false, &mut cleanup)?;
-        cleanup.armed = false;
+        let pid = self.build_claimed(id, opts, false)?;
         let record = self.store.load(id)?;
         self.post_start(&record);
         if detach {
@@ -142,6 +121,22 @@ impl Runtime {
             self.delete(id, true)?;
         }
         Ok(code)
+    }
+
+    /// Claims the id and builds the container; on failure, undoes everything.
+    fn build_claimed(&self, id: &str, opts: &CreateOptions, hold: bool) -> Result<i32> {
+        check_single_threaded()?;
+        self.store.claim(id)?;
+        let mut cleanup = Cleanup {
+            runtime: self,
+            id,
+            cgroup: None,
+            pid: None,
+            armed: true,
+        };
+        let pid = self.build(id, opts, hold, &mut cleanup)?;
+        cleanup.armed = false;
+        Ok(pid)
     }
 
     fn build(

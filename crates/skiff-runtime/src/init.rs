@@ -153,9 +153,11 @@ fn setup(args: &mut InitArgs<'_>) -> Result<Infallible, String> {
     args.sync
         .send(&Msg::Ready)
         .map_err(|e| format!("reporting ready: {e}"))?;
-    if let Some(fifo) = args.fifo.take() {
-        wait_for_start(fifo)?;
-    }
+    // Kept open until the exec closes it (close-on-exec): `start` waits for that.
+    let _fifo = match args.fifo.take() {
+        Some(fifo) => Some(wait_for_start(fifo)?),
+        None => None,
+    };
     crate::hooks::run(
         "startContainer",
         args.start_container_hooks,
@@ -174,13 +176,13 @@ fn rootfs_relative(path: &std::path::Path) -> PathBuf {
     path.strip_prefix("/").unwrap_or(path).to_path_buf()
 }
 
-/// Blocks until `start` writes a byte into the fifo.
-fn wait_for_start(fifo: OwnedFd) -> Result<(), String> {
+/// Blocks until `start` writes a byte into the fifo; returns the fifo, still open.
+fn wait_for_start(fifo: OwnedFd) -> Result<std::fs::File, String> {
     let mut file = std::fs::File::from(fifo);
     let mut byte = [0u8; 1];
     loop {
         match file.read(&mut byte) {
-            Ok(1) => return Ok(()),
+            Ok(1) => return Ok(file),
             Ok(_) => return Err("the exec fifo was closed before start".into()),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(format!("waiting for start: {e}")),
