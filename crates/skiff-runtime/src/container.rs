@@ -165,9 +165,10 @@ impl Runtime {
         }
 
         let cgroup_path = crate::cgroup::path(spec, id);
-        let cg = self.cgroup(&cgroup_path)?;
+        // Handed to the cleanup guard before creating it: a create that fails in the third of
+        // nine v1 hierarchies must not leave the first two behind.
+        let cg = cleanup.cgroup.insert(self.cgroup(&cgroup_path)?);
         cg.create()?;
-        let cg = cleanup.cgroup.insert(cg);
         cg.apply(&crate::cgroup::resources(spec))?;
 
         let cgroup_paths = cg.paths();
