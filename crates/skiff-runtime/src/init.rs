@@ -130,10 +130,9 @@ fn setup(args: &mut InitArgs<'_>) -> Result<Infallible, String> {
         &args.hook_state,
     )
     .map_err(|e| e.to_string())?;
-    let cwd_in_root = args.rootfs.join(rootfs_relative(&args.process.cwd));
-    if !cwd_in_root.exists() {
-        rootfs::exec::ensure_dir(&args.rootfs, &args.process.cwd).map_err(|e| e.to_string())?;
-    }
+    // Resolved inside the rootfs (a plain stat of rootfs/cwd would follow an image's symlinks
+    // out of it); a no-op when the directory exists.
+    rootfs::exec::ensure_dir(&args.rootfs, &args.process.cwd).map_err(|e| e.to_string())?;
     rootfs::exec::switch_root(args.plan, &args.rootfs).map_err(|e| e.to_string())?;
     rootfs::exec::after_pivot(args.plan).map_err(|e| e.to_string())?;
     if let Some(socket) = args.console.take() {
@@ -170,10 +169,6 @@ fn setup(args: &mut InitArgs<'_>) -> Result<Infallible, String> {
     }
     mark_fds_cloexec(3 + args.preserve_fds);
     Err(process::execve(&program, process).to_string())
-}
-
-fn rootfs_relative(path: &std::path::Path) -> PathBuf {
-    path.strip_prefix("/").unwrap_or(path).to_path_buf()
 }
 
 /// Blocks until `start` writes a byte into the fifo; returns the fifo, still open.
