@@ -5,12 +5,12 @@
 //! everything. Scalars are typed here, not by the YAML parser, so that `"80"`, `80` and a
 //! `${PORT}` that interpolated to `80` all read the same as a port.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use skiff_api::{ByteSize, Cpus, Duration, UnitError};
 
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics, Severity};
-use crate::yaml::{Entry, Kind, Node, Span};
+use crate::yaml::{Entry, FileId, Kind, Node, Span};
 
 /// What keys a mapping may hold.
 #[derive(Debug)]
@@ -23,10 +23,12 @@ pub(crate) struct Schema {
 
 /// The decoding context: the file names (for locations) and the problems found so far.
 #[derive(Debug)]
-pub(crate) struct Cx<'f> {
-    files: &'f [String],
+pub(crate) struct Cx {
+    files: Vec<String>,
     /// Everything found so far.
     pub diags: Diagnostics,
+    /// Values whose error has been told and whose later checks would only echo it.
+    poisoned: HashSet<(FileId, u32, u32)>,
 }
 
 /// `parent.key`, or `key` at the top.
@@ -65,13 +67,25 @@ impl<'n> Fields<'n> {
     }
 }
 
-impl<'f> Cx<'f> {
+impl Cx {
     /// A context for files named by `files` (indexed by [`crate::yaml::FileId`]).
-    pub fn new(files: &'f [String]) -> Self {
+    pub fn new(files: &[String]) -> Self {
         Self {
-            files,
+            files: files.to_vec(),
             diags: Diagnostics::default(),
+            poisoned: HashSet::new(),
         }
+    }
+
+    /// Registers one more file and returns its id.
+    pub fn add_file(&mut self, name: String) -> crate::yaml::FileId {
+        self.files.push(name);
+        (self.files.len() - 1) as crate::yaml::FileId
+    }
+
+    /// The names of the files registered so far.
+    pub fn files(&self) -> &[String] {
+        &self.files
     }
 
     /// The display name of a file.
@@ -79,10 +93,14 @@ impl<'f> Cx<'f> {
         self.files
             .get(span.file as usize)
             .cloned()
-            .unwrap_or_else(|| "<manifest>".to_owned())
+            .unwrap_or_else(|| "command line".to_owned())
     }
 
     fn push(&mut self, severity: Severity, span: Span, path: &str, message: String) {
+        if severity == Severity::Error && self.poisoned.contains(&(span.file, span.line, span.col))
+        {
+            return;
+        }
         let file = self.file_name(span);
         self.diags.push(Diagnostic {
             severity,
@@ -97,6 +115,13 @@ impl<'f> Cx<'f> {
     /// Records an error at `span` about `path`.
     pub fn error(&mut self, span: Span, path: &str, message: impl Into<String>) {
         self.push(Severity::Error, span, path, message.into());
+    }
+
+    /// Records an error at `span` and drops any later error at the same place: the value could
+    /// not be read (a failed interpolation, say), so what later checks say of it would be noise.
+    pub fn fatal(&mut self, span: Span, path: &str, message: impl Into<String>) {
+        self.error(span, path, message);
+        self.poisoned.insert((span.file, span.line, span.col));
     }
 
     /// Records a warning at `span` about `path`.

@@ -17,9 +17,20 @@
 //! once as [`Diagnostics`].
 #![warn(missing_docs)]
 
+mod compose;
 mod decode;
+mod deploy;
 pub mod diag;
+mod dotenv;
+mod interpolate;
 mod load;
+mod merge;
+mod mounts;
+mod names;
+mod ports;
+mod service;
+mod unsupported;
+mod validate;
 pub mod yaml;
 
 use std::collections::BTreeMap;

@@ -1,12 +1,526 @@
-//! The load pipeline: files → trees → interpolation → merge → environment overrides → AppSpec.
+//! The load pipeline: env files → compose files (with their includes) → interpolation → merge →
+//! environment overrides → AppSpec, collecting every problem on the way.
 
-use crate::diag::Diagnostics;
-use crate::{Loaded, Loader, Options};
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use crate::compose::{self, AppContext};
+use crate::decode::{index, join, Cx, Schema};
+use crate::diag::{Diagnostic, Diagnostics, Severity};
+use crate::service::ServiceContext;
+use crate::yaml::{self, Entry, Kind, Node, Span};
+use crate::{dotenv, interpolate, merge, names, Loaded, Loader, Options};
+
+/// Includes deeper than this are refused (they are almost surely a cycle through symlinks).
+const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// Joins `file` onto `dir` unless it is absolute, and folds `.` and `..` without touching the disk.
+pub(crate) fn resolve(dir: &Path, file: &str) -> PathBuf {
+    let joined = if Path::new(file).is_absolute() {
+        PathBuf::from(file)
+    } else {
+        dir.join(file)
+    };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+/// State shared by the files of one load.
+struct Session<'a> {
+    cx: Cx,
+    loader: &'a dyn Loader,
+    limits: yaml::Limits,
+    /// The project directory of each registered file, by file id.
+    dirs: Vec<PathBuf>,
+}
 
 /// Loads, merges, validates and normalizes the app described by `options.files`.
 ///
 /// Every problem found is returned at once; warnings come back with a successful load.
 pub fn load(options: &Options, loader: &dyn Loader) -> Result<Loaded, Diagnostics> {
-    let _ = (options, loader);
-    Err(Diagnostics::default())
+    let project_dir = options.project_dir.clone().unwrap_or_else(|| {
+        options
+            .files
+            .first()
+            .and_then(|f| f.parent())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+    });
+    let project_dir = if project_dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        project_dir
+    };
+    let mut s = Session {
+        cx: Cx::new(&[]),
+        loader,
+        limits: options.limits,
+        dirs: Vec::new(),
+    };
+    if options.files.is_empty() {
+        s.cx.error(
+            Span {
+                file: yaml::COMMAND_LINE,
+                line: 0,
+                col: 0,
+            },
+            "",
+            "no compose file given",
+        );
+    }
+
+    let dotenv = read_env_files(&mut s, options, &project_dir);
+    let process_env = &options.process_env;
+    let lookup = |k: &str| process_env.get(k).or_else(|| dotenv.get(k)).cloned();
+
+    let trees: Vec<Node> = options
+        .files
+        .iter()
+        .filter_map(|f| load_file(&mut s, f, &project_dir, &lookup, 0))
+        .collect();
+    let merged = merge::merge_all(trees);
+    let Some(mut root) = merged else {
+        return Err(finish(s.cx.diags));
+    };
+
+    let overrides = take_overrides(&mut s.cx, &mut root, &options.environment);
+    let name = app_name(&mut s.cx, &root, options, &project_dir);
+    check_environment(&mut s.cx, &options.environment);
+    let home = process_env.get("HOME").cloned();
+    let decode = |cx: &mut Cx, tree: &Node, env: &str, dirs: &[PathBuf]| {
+        let acx = AppContext {
+            name: name.as_deref().unwrap_or("app"),
+            environment: env,
+            profiles: &options.profiles,
+            services: ServiceContext {
+                lookup: &lookup,
+                loader,
+                dirs,
+                home: home.as_deref(),
+            },
+        };
+        compose::decode_app(cx, tree, &acx)
+    };
+
+    let selected = match overrides.get(&options.environment) {
+        Some(fragment) => merge::merge(root.clone(), fragment.clone()),
+        None => root.clone(),
+    };
+    let spec = decode(&mut s.cx, &selected, &options.environment, &s.dirs);
+
+    // The other environments' overrides are checked too, so that `validate` in dev catches a
+    // mistake that only prod would hit. Their problems are told apart by a suffix.
+    for (env, fragment) in &overrides {
+        if *env == options.environment {
+            continue;
+        }
+        let mut other = Cx::new(s.cx.files());
+        let _ = decode(
+            &mut other,
+            &merge::merge(root.clone(), fragment.clone()),
+            env,
+            &s.dirs,
+        );
+        for d in other.diags.into_vec() {
+            if d.severity == Severity::Error && !s.cx.diags.iter().any(|x| *x == d) {
+                s.cx.diags.push(Diagnostic {
+                    message: format!("{} (in environment `{env}`)", d.message),
+                    ..d
+                });
+            }
+        }
+    }
+
+    let diags = finish(s.cx.diags);
+    match spec {
+        Some(spec) if name.is_some() && !diags.has_errors() => Ok(Loaded {
+            spec,
+            warnings: diags.warnings().cloned().collect(),
+        }),
+        _ => Err(diags),
+    }
 }
+
+fn finish(mut diags: Diagnostics) -> Diagnostics {
+    diags.sort();
+    diags
+}
+
+/// `--env-file` files, or `.env` in the project directory when there are none; the variables
+/// they define, in order (later files win).
+fn read_env_files(
+    s: &mut Session,
+    options: &Options,
+    project_dir: &Path,
+) -> BTreeMap<String, String> {
+    let (files, required) = if options.env_files.is_empty() {
+        (vec![project_dir.join(".env")], false)
+    } else {
+        (options.env_files.clone(), true)
+    };
+    let mut vars = BTreeMap::new();
+    for path in files {
+        let text = match s.loader.read(&path) {
+            Ok(text) => text,
+            Err(crate::LoadError::NotFound) if !required => continue,
+            Err(e) => {
+                let id = s.cx.add_file(path.display().to_string());
+                s.cx.error(
+                    Span {
+                        file: id,
+                        line: 0,
+                        col: 0,
+                    },
+                    "",
+                    format!("cannot read env file: {e}"),
+                );
+                continue;
+            }
+        };
+        let id = s.cx.add_file(path.display().to_string());
+        s.dirs.push(project_dir.to_path_buf());
+        let process = &options.process_env;
+        let known = vars.clone();
+        let lookup = |k: &str| process.get(k).or_else(|| known.get(k)).cloned();
+        let (pairs, errors) = dotenv::parse_dotenv(&text, &lookup);
+        for e in errors {
+            s.cx.error(
+                Span {
+                    file: id,
+                    line: e.line,
+                    col: 1,
+                },
+                "",
+                e.message,
+            );
+        }
+        vars.extend(pairs);
+    }
+    vars
+}
+
+/// Reads, parses and interpolates one compose file, and folds its `include`s into it.
+fn load_file(
+    s: &mut Session,
+    path: &Path,
+    project_dir: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    depth: usize,
+) -> Option<Node> {
+    let id = s.cx.add_file(path.display().to_string());
+    s.dirs.push(project_dir.to_path_buf());
+    let whole = Span {
+        file: id,
+        line: 0,
+        col: 0,
+    };
+    let text = match s.loader.read(path) {
+        Ok(text) => text,
+        Err(crate::LoadError::NotFound) => {
+            s.cx.error(whole, "", "no such file");
+            return None;
+        }
+        Err(e) => {
+            s.cx.error(whole, "", format!("cannot read the file: {e}"));
+            return None;
+        }
+    };
+    let mut root = match yaml::parse(&text, id, &s.limits) {
+        Ok(root) => root,
+        Err(e) => {
+            s.cx.error(
+                Span {
+                    file: id,
+                    line: e.line,
+                    col: e.col,
+                },
+                "",
+                e.message,
+            );
+            return None;
+        }
+    };
+    match &root.kind {
+        Kind::Map(_) => {}
+        Kind::Null => {
+            s.cx.error(
+                whole,
+                "",
+                "the file is empty; a compose file has at least `services:`",
+            );
+            return None;
+        }
+        _ => {
+            s.cx.error(
+                root.span,
+                "",
+                format!(
+                    "a compose file is a mapping (`services:` …), not {}",
+                    root.describe()
+                ),
+            );
+            return None;
+        }
+    }
+    interpolate::interpolate_tree(&mut s.cx, &mut root, "", lookup);
+    if let Some(v) = take_key(&mut root, "version") {
+        s.cx.warning(
+            v.key_span,
+            "version",
+            "`version` is obsolete and ignored, as in Docker Compose; remove it",
+        );
+    }
+    if let Some(include) = take_key(&mut root, "include") {
+        includes(s, &mut root, &include.value, project_dir, lookup, depth);
+    }
+    Some(root)
+}
+
+/// Removes and returns the entry under `key` of a mapping node.
+fn take_key(node: &mut Node, key: &str) -> Option<Entry> {
+    let Kind::Map(entries) = &mut node.kind else {
+        return None;
+    };
+    let i = entries.iter().position(|e| e.key == key)?;
+    Some(entries.remove(i))
+}
+
+const INCLUDE: Schema = Schema {
+    known: &["path", "project_directory", "env_file"],
+    unsupported: &[],
+};
+
+/// Loads each included project and adds its resources to `root`; a name defined on both sides is
+/// an error, as in Compose.
+fn includes(
+    s: &mut Session,
+    root: &mut Node,
+    node: &Node,
+    dir: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    depth: usize,
+) {
+    if depth >= MAX_INCLUDE_DEPTH {
+        s.cx.error(
+            node.span,
+            "include",
+            format!(
+                "includes nest deeper than {MAX_INCLUDE_DEPTH} levels; is a file including itself?"
+            ),
+        );
+        return;
+    }
+    let items = s.cx.seq(node, "include").unwrap_or_default().to_vec();
+    for (i, item) in items.iter().enumerate() {
+        let p = index("include", i);
+        let (paths, project) = match &item.kind {
+            Kind::Map(_) => {
+                let Some(f) = s.cx.fields(item, &p, &INCLUDE) else {
+                    continue;
+                };
+                let paths = f
+                    .get("path")
+                    .and_then(|n| s.cx.one_or_many(n, &join(&p, "path")))
+                    .unwrap_or_default();
+                let project = f
+                    .get("project_directory")
+                    .and_then(|n| s.cx.non_empty(n, &join(&p, "project_directory")));
+                if f.get("env_file").is_some() {
+                    s.cx.error(item.span, &join(&p, "env_file"), "an include's own env_file is not supported yet; put its variables in the main .env");
+                }
+                (paths, project)
+            }
+            _ => (s.cx.non_empty(item, &p).into_iter().collect(), None),
+        };
+        if paths.is_empty() {
+            s.cx.error(item.span, &p, "an include needs a `path`");
+            continue;
+        }
+        let files: Vec<PathBuf> = paths.iter().map(|f| resolve(dir, f)).collect();
+        let sub_dir = match project {
+            Some(d) => resolve(dir, &d),
+            None => files[0]
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| dir.to_path_buf()),
+        };
+        let trees: Vec<Node> = files
+            .iter()
+            .filter_map(|f| load_file(s, f, &sub_dir, lookup, depth + 1))
+            .collect();
+        if let Some(included) = merge::merge_all(trees) {
+            add_included(&mut s.cx, root, included, &files[0]);
+        }
+    }
+}
+
+fn add_included(cx: &mut Cx, root: &mut Node, included: Node, from: &Path) {
+    let Kind::Map(sections) = included.kind else {
+        return;
+    };
+    let Kind::Map(entries) = &mut root.kind else {
+        return;
+    };
+    for section in sections {
+        if !["services", "networks", "volumes", "secrets", "configs"]
+            .contains(&section.key.as_str())
+        {
+            continue;
+        }
+        let Kind::Map(items) = section.value.kind else {
+            continue;
+        };
+        let target = match entries.iter_mut().position(|e| e.key == section.key) {
+            Some(i) => &mut entries[i],
+            None => {
+                let empty = Node::new(section.key_span, Kind::Map(Vec::new()));
+                entries.push(Entry {
+                    key: section.key.clone(),
+                    key_span: section.key_span,
+                    value: empty,
+                });
+                entries.last_mut().expect("just pushed")
+            }
+        };
+        if target.value.kind == Kind::Null {
+            target.value.kind = Kind::Map(Vec::new());
+        }
+        let Kind::Map(existing) = &mut target.value.kind else {
+            continue;
+        };
+        for item in items {
+            if let Some(mine) = existing.iter().find(|e| e.key == item.key) {
+                let what = section.key.trim_end_matches('s');
+                cx.error(
+                    mine.key_span,
+                    &join(&section.key, &item.key),
+                    format!(
+                        "{what} `{}` is also defined by the included {}; rename one of them",
+                        item.key,
+                        from.display()
+                    ),
+                );
+                continue;
+            }
+            existing.push(item);
+        }
+    }
+}
+
+/// Takes `x-skiff` out of the merged tree and returns each environment's override fragment.
+fn take_overrides(cx: &mut Cx, root: &mut Node, selected: &str) -> BTreeMap<String, Node> {
+    const XSKIFF: Schema = Schema {
+        known: &["environments"],
+        unsupported: &[],
+    };
+    const FRAGMENT: Schema = Schema {
+        known: &["services", "networks", "volumes", "secrets", "configs"],
+        unsupported: &[],
+    };
+    let mut out = BTreeMap::new();
+    let Some(x) = take_key(root, "x-skiff") else {
+        return out;
+    };
+    let Some(f) = cx.fields(&x.value, "x-skiff", &XSKIFF) else {
+        return out;
+    };
+    let Some(envs) = f.get("environments") else {
+        return out;
+    };
+    let envs_path = "x-skiff.environments";
+    for e in cx.map(envs, envs_path).unwrap_or_default() {
+        let p = join(envs_path, &e.key);
+        if !names::check_label(cx, e.key_span, &p, "environment", &e.key) {
+            continue;
+        }
+        if cx.fields(&e.value, &p, &FRAGMENT).is_some() {
+            // Only the keys a fragment may hold: the others were just reported, here.
+            let mut fragment = e.value.clone();
+            fragment.kind = match fragment.kind {
+                Kind::Map(entries) => Kind::Map(
+                    entries
+                        .into_iter()
+                        .filter(|x| FRAGMENT.known.contains(&x.key.as_str()))
+                        .collect(),
+                ),
+                _ => Kind::Map(Vec::new()),
+            };
+            out.insert(e.key.clone(), fragment);
+        }
+    }
+    if !out.is_empty() && !out.contains_key(selected) {
+        let known: Vec<&str> = out.keys().map(String::as_str).collect();
+        cx.warning(
+            x.key_span,
+            envs_path,
+            format!("no overrides for environment `{selected}` (there are: {}); the base file applies as it is", known.join(", ")),
+        );
+    }
+    out
+}
+
+/// `--project-name`, else `name:`, else the project directory's name made into a DNS label.
+fn app_name(cx: &mut Cx, root: &Node, options: &Options, project_dir: &Path) -> Option<String> {
+    if let Some(name) = &options.project_name {
+        let span = Span {
+            file: yaml::COMMAND_LINE,
+            line: 0,
+            col: 0,
+        };
+        return names::check_label(cx, span, "--project-name", "app", name).then(|| name.clone());
+    }
+    if let Some(n) = root.get("name").filter(|n| n.kind != Kind::Null) {
+        let name = cx.non_empty(n, "name")?;
+        return names::check_label(cx, n.span, "name", "app", &name).then_some(name);
+    }
+    let dir_name = project_dir
+        .components()
+        .next_back()
+        .and_then(|c| match c {
+            Component::Normal(s) => s.to_str(),
+            _ => None,
+        })
+        .unwrap_or("");
+    let name = names::suggest_label(dir_name);
+    if name.is_empty() {
+        cx.error(
+            root.span,
+            "name",
+            "the app has no name; set `name:` in the file or pass --project-name",
+        );
+        return None;
+    }
+    Some(name)
+}
+
+fn check_environment(cx: &mut Cx, env: &str) {
+    names::check_label(
+        cx,
+        Span {
+            file: yaml::COMMAND_LINE,
+            line: 0,
+            col: 0,
+        },
+        "--env",
+        "environment",
+        env,
+    );
+}
+
+#[cfg(test)]
+#[path = "load_tests.rs"]
+mod tests;

@@ -19,6 +19,9 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 /// Which file a node came from: an index into the load's file table.
 pub type FileId = u32;
 
+/// The "file" of problems with the command line's options rather than a file (`--env Prod`).
+pub const COMMAND_LINE: FileId = FileId::MAX;
+
 /// A place in a file (1-based line and column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {
@@ -134,6 +137,14 @@ impl Node {
     pub fn as_map(&self) -> Option<&[Entry]> {
         match &self.kind {
             Kind::Map(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// The items if this is a sequence.
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.kind {
+            Kind::Seq(items) => Some(items),
             _ => None,
         }
     }

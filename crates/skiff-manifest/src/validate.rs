@@ -1,0 +1,265 @@
+//! Checks that span services: references to networks, volumes, secrets, configs and other
+//! services; dependency cycles; published ports used twice; fixed names and addresses that
+//! cannot hold with several replicas.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use skiff_api::{AppSpec, NetworkSpec, PortMode, ServiceMode};
+
+use crate::decode::{join, Cx};
+use crate::service::Decoded;
+use crate::yaml::{Node, Span};
+
+/// Runs every check, adding the implicit `default` network when services use it.
+pub(crate) fn check(
+    cx: &mut Cx,
+    root: &Node,
+    spec: &mut AppSpec,
+    services: &BTreeMap<String, Decoded>,
+    disabled: &BTreeMap<String, Vec<String>>,
+) {
+    let uses_default = services.values().any(|d| {
+        d.refs
+            .iter()
+            .any(|r| r.kind == "network" && r.name == "default")
+    });
+    if uses_default && !spec.networks.contains_key("default") {
+        let network = NetworkSpec {
+            name: format!("{}_default", spec.name),
+            external: false,
+            internal: false,
+            attachable: false,
+            subnets: Vec::new(),
+            labels: BTreeMap::new(),
+        };
+        spec.networks.insert("default".to_owned(), network);
+    }
+    references(cx, spec, services, disabled);
+    cycles(cx, root, services);
+    published_ports(cx, root, services);
+    fixed_identities(cx, root, services);
+}
+
+fn references(
+    cx: &mut Cx,
+    spec: &AppSpec,
+    services: &BTreeMap<String, Decoded>,
+    disabled: &BTreeMap<String, Vec<String>>,
+) {
+    for (name, d) in services {
+        for r in &d.refs {
+            let declared: Vec<&String> = match r.kind {
+                "network" => spec.networks.keys().collect(),
+                "volume" => spec.volumes.keys().collect(),
+                "secret" => spec.secrets.keys().collect(),
+                "config" => spec.configs.keys().collect(),
+                _ => services.keys().collect(),
+            };
+            if declared.iter().any(|k| **k == r.name) {
+                if r.kind == "service" && r.name == *name {
+                    cx.error(
+                        r.span,
+                        &r.path,
+                        format!("service `{name}` cannot depend on itself"),
+                    );
+                }
+                continue;
+            }
+            if r.kind == "service" {
+                if let Some(profiles) = disabled.get(&r.name) {
+                    let required = d
+                        .spec
+                        .depends_on
+                        .get(&r.name)
+                        .is_none_or(|dep| dep.required);
+                    if required {
+                        cx.error(r.span, &r.path, format!(
+                            "depends on `{}`, which is only enabled with profile {}; enable it with --profile or set `required: false`",
+                            r.name,
+                            profiles.join(", ")
+                        ));
+                    }
+                    continue;
+                }
+            }
+            let section = if r.kind == "service" {
+                "services".to_owned()
+            } else {
+                format!("{}s", r.kind)
+            };
+            let hint = crate::diag::did_you_mean(&r.name, declared.iter().map(|s| s.as_str()))
+                .map(|near| format!("did you mean `{near}`?"))
+                .unwrap_or_else(|| format!("declare it under the top-level `{section}:`"));
+            cx.error(
+                r.span,
+                &r.path,
+                format!("{} `{}` is not defined; {hint}", r.kind, r.name),
+            );
+        }
+    }
+}
+
+/// Reports each dependency cycle once, at the dependency that closes it.
+fn cycles(cx: &mut Cx, root: &Node, services: &BTreeMap<String, Decoded>) {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    let mut marks: BTreeMap<&str, Mark> =
+        services.keys().map(|k| (k.as_str(), Mark::New)).collect();
+    let mut reported = BTreeSet::new();
+    for start in services.keys() {
+        if marks[start.as_str()] != Mark::New {
+            continue;
+        }
+        // Iterative depth-first search: (service, index of the next dependency to visit).
+        let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
+        marks.insert(start, Mark::Active);
+        while let Some((node, next)) = stack.last().copied() {
+            let deps: Vec<&String> = services[node].spec.depends_on.keys().collect();
+            if next >= deps.len() {
+                marks.insert(node, Mark::Done);
+                stack.pop();
+                continue;
+            }
+            stack.last_mut().expect("non-empty").1 += 1;
+            let dep = deps[next].as_str();
+            match marks.get(dep).copied() {
+                Some(Mark::New) => {
+                    marks.insert(dep, Mark::Active);
+                    stack.push((dep, 0));
+                }
+                Some(Mark::Active) if dep != node => {
+                    let from = stack
+                        .iter()
+                        .position(|(s, _)| *s == dep)
+                        .expect("active is on the stack");
+                    let mut cycle: Vec<&str> = stack[from..].iter().map(|(s, _)| *s).collect();
+                    let key: BTreeSet<&str> = cycle.iter().copied().collect();
+                    if reported.insert(key.into_iter().collect::<Vec<_>>().join(",")) {
+                        cycle.push(dep);
+                        let path = join(&join(&join("services", node), "depends_on"), dep);
+                        let span = dependency_span(root, node, dep);
+                        cx.error(
+                            span,
+                            &path,
+                            format!(
+                                "dependency cycle: {}; remove one of these dependencies",
+                                cycle.join(" → ")
+                            ),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn dependency_span(root: &Node, service: &str, dep: &str) -> Span {
+    let Some(deps) = root
+        .get("services")
+        .and_then(|s| s.get(service))
+        .and_then(|s| s.get("depends_on"))
+    else {
+        return Span::default();
+    };
+    if let Some(entries) = deps.as_map() {
+        if let Some(e) = entries.iter().find(|e| e.key == dep) {
+            return e.key_span;
+        }
+    }
+    if let Some(items) = deps.as_seq() {
+        if let Some(i) = items.iter().find(|i| i.as_str() == Some(dep)) {
+            return i.span;
+        }
+    }
+    deps.span
+}
+
+fn ports_span(root: &Node, service: &str) -> Span {
+    root.get("services")
+        .and_then(|s| s.get(service))
+        .and_then(|s| s.get("ports"))
+        .map_or(Span::default(), |n| n.span)
+}
+
+/// A published port answers on every node (ingress) or on the task's node (host); either way two
+/// services cannot both have it.
+fn published_ports(cx: &mut Cx, root: &Node, services: &BTreeMap<String, Decoded>) {
+    let mut owners: BTreeMap<(u16, &str, Option<std::net::IpAddr>), &str> = BTreeMap::new();
+    for (name, d) in services {
+        for port in &d.spec.ports {
+            let Some(published) = port.published else {
+                continue;
+            };
+            let key = (published, port.protocol.as_str(), port.host_ip);
+            match owners.get(&key) {
+                Some(owner) if owner != name => {
+                    let path = join(&join("services", name), "ports");
+                    cx.error(
+                        ports_span(root, name),
+                        &path,
+                        format!(
+                            "published port {published}/{} is already published by service `{owner}`; pick another port",
+                            port.protocol.as_str()
+                        ),
+                    );
+                }
+                _ => {
+                    owners.insert(key, name);
+                }
+            }
+            if port.mode == PortMode::Host
+                && matches!(d.spec.deploy.mode, ServiceMode::Replicated { replicas } if replicas > 1)
+                && d.spec.deploy.placement.max_replicas_per_node != Some(1)
+            {
+                cx.warning(
+                    ports_span(root, name),
+                    &join(&join("services", name), "ports"),
+                    format!("host-mode port {published} with several replicas: two replicas on one node would clash; set `deploy.placement.max_replicas_per_node: 1`"),
+                );
+            }
+        }
+    }
+}
+
+/// `container_name` and fixed addresses name one container: they need exactly one replica.
+fn fixed_identities(cx: &mut Cx, root: &Node, services: &BTreeMap<String, Decoded>) {
+    let mut names: BTreeMap<&str, &str> = BTreeMap::new();
+    for (name, d) in services {
+        let single = matches!(
+            d.spec.deploy.mode,
+            ServiceMode::Replicated { replicas: 0 | 1 }
+        );
+        let service = root.get("services").and_then(|s| s.get(name));
+        if let Some(cn) = &d.spec.container_name {
+            let span = service
+                .and_then(|s| s.get("container_name"))
+                .map_or(Span::default(), |n| n.span);
+            let path = join(&join("services", name), "container_name");
+            if !single {
+                cx.error(span, &path, "`container_name` names one container, but the service has several replicas (or is global); remove it or set `replicas: 1`");
+            }
+            if let Some(other) = names.insert(cn, name) {
+                cx.error(
+                    span,
+                    &path,
+                    format!("container name `{cn}` is also used by service `{other}`"),
+                );
+            }
+        }
+        if !single && d.spec.networks.values().any(|n| n.ipv4_address.is_some()) {
+            let span = service
+                .and_then(|s| s.get("networks"))
+                .map_or(Span::default(), |n| n.span);
+            cx.error(
+                span,
+                &join(&join("services", name), "networks"),
+                "a fixed `ipv4_address` needs a service with one replica",
+            );
+        }
+    }
+}
