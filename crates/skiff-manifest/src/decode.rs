@@ -45,8 +45,33 @@ pub(crate) fn index(parent: &str, i: usize) -> String {
     format!("{parent}[{i}]")
 }
 
-/// A mapping checked against its schema.
-#[derive(Debug, Clone, Copy)]
+/// The last key of a path (`ports` of `services.web.ports`), to name sibling entries in errors.
+pub(crate) fn last_key(path: &str) -> &str {
+    path.rsplit('.').next().unwrap_or(path)
+}
+
+/// Where a mapping starts, for errors about the whole of it: its first key (the parser places a
+/// block mapping in a list at its first value).
+pub(crate) fn start(node: &Node) -> Span {
+    match node.as_map() {
+        Some([first, ..]) => first.key_span,
+        _ => node.span,
+    }
+}
+
+/// The value of an optional field: `None` when absent, and `ok` cleared when present but invalid.
+///
+/// `read` is the field's reader mapped over the field (`f.get("mode").map(|n| cx.mode(n, p))`),
+/// so that one pass can read every field and still tell whether all of them were valid.
+pub(crate) fn optional<T>(ok: &mut bool, read: Option<Option<T>>) -> Option<T> {
+    if matches!(read, Some(None)) {
+        *ok = false;
+    }
+    read.flatten()
+}
+
+/// A mapping checked against its schema; the default is an empty one.
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Fields<'n> {
     entries: &'n [Entry],
 }

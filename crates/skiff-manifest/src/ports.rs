@@ -20,8 +20,8 @@ use std::net::IpAddr;
 
 use skiff_api::{ExposedPort, PortMode, PortSpec, Protocol};
 
-use crate::decode::{index, join, Cx, Schema};
-use crate::yaml::{Kind, Node, Span};
+use crate::decode::{index, join, last_key, optional, start, Cx, Schema};
+use crate::yaml::{Kind, Node};
 
 /// Most ports one entry may expand to.
 pub(crate) const MAX_PORTS_PER_ENTRY: u32 = 1000;
@@ -347,14 +347,6 @@ fn mode(cx: &mut Cx, node: &Node, path: &str) -> Option<PortMode> {
     }
 }
 
-/// The value of an optional field: `None` when absent, and `ok` cleared when present but invalid.
-fn optional<T>(ok: &mut bool, read: Option<Option<T>>) -> Option<T> {
-    if matches!(read, Some(None)) {
-        *ok = false;
-    }
-    read.flatten()
-}
-
 /// Keeps a parsed value, or moves its error to `errors`.
 fn keep<T>(errors: &mut Vec<String>, parsed: Result<T, String>) -> Option<T> {
     parsed.map_err(|e| errors.push(e)).ok()
@@ -495,20 +487,6 @@ fn published_name(s: &PortSpec) -> String {
         Some(IpAddr::V4(ip)) => format!("{ip}:{port}/{proto}"),
         Some(IpAddr::V6(ip)) => format!("[{ip}]:{port}/{proto}"),
     }
-}
-
-/// Where a mapping starts, for errors about the whole of it: its first key (the parser places a
-/// block mapping in a list at its first value).
-fn start(node: &Node) -> Span {
-    match node.as_map() {
-        Some([first, ..]) => first.key_span,
-        _ => node.span,
-    }
-}
-
-/// The last key of a path (`ports` of `services.web.ports`), to name sibling entries in errors.
-fn last_key(path: &str) -> &str {
-    path.rsplit('.').next().unwrap_or(path)
 }
 
 #[cfg(test)]
