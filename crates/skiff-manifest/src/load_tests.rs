@@ -252,7 +252,7 @@ fn dependency_cycles_are_named() {
     assert_eq!(
         errs,
         [
-            "/app/compose.yaml:4:30: error: services.c.depends_on.a: dependency cycle: a → b → c → a; remove one of these dependencies",
+            "/app/compose.yaml:4:30: error: services.c.depends_on[0]: dependency cycle: a → b → c → a; remove one of these dependencies",
             "/app/compose.yaml:5:30: error: services.d.depends_on[0]: service `d` cannot depend on itself",
         ]
     );
@@ -525,5 +525,5 @@ fn duplicate_published_ports_across_services_are_refused() {
     let errs = errors(
         "services:\n  a: {image: x, ports: ['8080:80']}\n  b: {image: x, ports: ['8080:8080']}\n",
     );
-    assert_eq!(errs, ["/app/compose.yaml:3:24: error: services.b.ports: published port 8080/tcp is already published by service `a`; pick another port"]);
+    assert_eq!(errs, ["/app/compose.yaml:3:25: error: services.b.ports[0]: published port 8080/tcp is already published by service `a`; pick another port"]);
 }

@@ -140,8 +140,7 @@ fn cycles(cx: &mut Cx, root: &Node, services: &BTreeMap<String, Decoded>) {
                     let key: BTreeSet<&str> = cycle.iter().copied().collect();
                     if reported.insert(key.into_iter().collect::<Vec<_>>().join(",")) {
                         cycle.push(dep);
-                        let path = join(&join(&join("services", node), "depends_on"), dep);
-                        let span = dependency_span(root, node, dep);
+                        let (span, path) = dependency_entry(root, node, dep);
                         cx.error(
                             span,
                             &path,
@@ -158,25 +157,31 @@ fn cycles(cx: &mut Cx, root: &Node, services: &BTreeMap<String, Decoded>) {
     }
 }
 
-fn dependency_span(root: &Node, service: &str, dep: &str) -> Span {
+/// Where `service` names `dep` under `depends_on`, and that entry's key path.
+fn dependency_entry(root: &Node, service: &str, dep: &str) -> (Span, String) {
+    let list_path = join(&join("services", service), "depends_on");
     let Some(deps) = root
         .get("services")
         .and_then(|s| s.get(service))
         .and_then(|s| s.get("depends_on"))
     else {
-        return Span::default();
+        return (Span::default(), list_path);
     };
-    if let Some(entries) = deps.as_map() {
-        if let Some(e) = entries.iter().find(|e| e.key == dep) {
-            return e.key_span;
-        }
+    if let Some(e) = deps
+        .as_map()
+        .and_then(|entries| entries.iter().find(|e| e.key == dep))
+    {
+        return (e.key_span, join(&list_path, dep));
     }
-    if let Some(items) = deps.as_seq() {
-        if let Some(i) = items.iter().find(|i| i.as_str() == Some(dep)) {
-            return i.span;
-        }
+    if let Some((i, item)) = deps.as_seq().and_then(|items| {
+        items
+            .iter()
+            .enumerate()
+            .find(|(_, i)| i.as_str() == Some(dep))
+    }) {
+        return (item.span, crate::decode::index(&list_path, i));
     }
-    deps.span
+    (deps.span, list_path)
 }
 
 fn ports_span(root: &Node, service: &str) -> Span {
@@ -184,6 +189,42 @@ fn ports_span(root: &Node, service: &str) -> Span {
         .and_then(|s| s.get(service))
         .and_then(|s| s.get("ports"))
         .map_or(Span::default(), |n| n.span)
+}
+
+/// The `ports` entry of `service` that publishes `port` (with its index), or the list itself.
+fn port_entry(root: &Node, service: &str, port: u16) -> (Span, String) {
+    let list_path = join(&join("services", service), "ports");
+    let items = root
+        .get("services")
+        .and_then(|s| s.get(service))
+        .and_then(|s| s.get("ports"));
+    let Some(entries) = items.and_then(Node::as_seq) else {
+        return (ports_span(root, service), list_path);
+    };
+    for (i, item) in entries.iter().enumerate() {
+        let publishes = match item.as_str() {
+            // Short syntax: the published part is before the last `:`; it may be a range.
+            Some(text) => text.rsplit_once(':').is_some_and(|(front, _)| {
+                let published = front.rsplit(':').next().unwrap_or("");
+                match published.split_once('-') {
+                    Some((lo, hi)) => {
+                        lo.parse::<u16>().ok() <= Some(port) && Some(port) <= hi.parse::<u16>().ok()
+                    }
+                    None => published.parse::<u16>().ok() == Some(port),
+                }
+            }),
+            None => {
+                item.get("published")
+                    .and_then(Node::as_str)
+                    .and_then(|p| p.parse::<u16>().ok())
+                    == Some(port)
+            }
+        };
+        if publishes {
+            return (item.span, crate::decode::index(&list_path, i));
+        }
+    }
+    (ports_span(root, service), list_path)
 }
 
 /// A published port answers on every node (ingress) or on the task's node (host); either way two
@@ -198,9 +239,9 @@ fn published_ports(cx: &mut Cx, root: &Node, services: &BTreeMap<String, Decoded
             let key = (published, port.protocol.as_str(), port.host_ip);
             match owners.get(&key) {
                 Some(owner) if owner != name => {
-                    let path = join(&join("services", name), "ports");
+                    let (span, path) = port_entry(root, name, published);
                     cx.error(
-                        ports_span(root, name),
+                        span,
                         &path,
                         format!(
                             "published port {published}/{} is already published by service `{owner}`; pick another port",

@@ -1,0 +1,3 @@
+//! One module per subcommand, each thin over a library.
+
+pub mod validate;

@@ -1,0 +1,39 @@
+//! `skiff`: the command line over Skiff's libraries.
+//!
+//! Each subcommand lives in `commands/` and only turns arguments into a library call and the
+//! result into output and an exit code; what the commands decide lives in the libraries.
+
+mod commands;
+mod fs_loader;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "skiff",
+    version,
+    about = "Skiff: run compose-style apps on a cluster of nodes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check compose files and show the app they describe, without applying it.
+    Validate(commands::validate::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Validate(args) => commands::validate::run(args),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("skiff: error: {e:#}");
+        ExitCode::FAILURE
+    })
+}
