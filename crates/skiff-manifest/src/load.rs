@@ -11,6 +11,9 @@ use crate::service::ServiceContext;
 use crate::yaml::{self, Entry, Kind, Node, Span};
 use crate::{dotenv, interpolate, merge, names, Loaded, Loader, Options};
 
+/// Most environments one file may describe (each is decoded in full when the file is loaded).
+const MAX_ENVIRONMENTS: usize = 16;
+
 /// Includes deeper than this are refused (they are almost surely a cycle through symlinks).
 const MAX_INCLUDE_DEPTH: usize = 8;
 
@@ -442,7 +445,20 @@ fn take_overrides(cx: &mut Cx, root: &mut Node, selected: &str) -> BTreeMap<Stri
         return out;
     };
     let envs_path = "x-skiff.environments";
-    for e in cx.map(envs, envs_path).unwrap_or_default() {
+    let entries = cx.map(envs, envs_path).unwrap_or_default();
+    if entries.len() > MAX_ENVIRONMENTS {
+        // Each environment is decoded in full to check it: bound the work a file can ask for.
+        cx.error(
+            envs.span,
+            envs_path,
+            format!(
+                "{} environments; a file may describe at most {MAX_ENVIRONMENTS}",
+                entries.len()
+            ),
+        );
+        return out;
+    }
+    for e in entries {
         let p = join(envs_path, &e.key);
         if !names::check_label(cx, e.key_span, &p, "environment", &e.key) {
             continue;

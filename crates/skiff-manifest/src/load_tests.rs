@@ -527,3 +527,12 @@ fn duplicate_published_ports_across_services_are_refused() {
     );
     assert_eq!(errs, ["/app/compose.yaml:3:25: error: services.b.ports[0]: published port 8080/tcp is already published by service `a`; pick another port"]);
 }
+
+#[test]
+fn too_many_environments_are_refused() {
+    let envs: String = (0..17).map(|i| format!("    e{i}: {{}}\n")).collect();
+    let errs = errors(&format!(
+        "services:\n  web: {{image: x}}\nx-skiff:\n  environments:\n{envs}"
+    ));
+    assert_eq!(errs, ["/app/compose.yaml:5:5: error: x-skiff.environments: 17 environments; a file may describe at most 16"]);
+}

@@ -426,6 +426,14 @@ impl Builder<'_> {
                         ..
                     }) => {
                         apply_merges(&mut entries, seen, merges);
+                        // yaml-rust2 marks a block mapping at its first value; it starts at its
+                        // first key (a flow mapping's `{` comes before its first key already).
+                        if let Some(first) = entries.first() {
+                            let k = first.key_span;
+                            if (k.line, k.col) < (node.span.line, node.span.col) {
+                                node.span = k;
+                            }
+                        }
                         node.kind = Kind::Map(entries);
                         self.remember(anchor, &node);
                         node

@@ -188,3 +188,12 @@ fn an_empty_document_is_null() {
     assert_eq!(p("").unwrap().kind, Kind::Null);
     assert_eq!(p("# only a comment\n").unwrap().kind, Kind::Null);
 }
+
+#[test]
+fn a_block_mapping_starts_at_its_first_key_and_a_flow_one_at_its_brace() {
+    let root = p("a:\n  b: 1\nc: {d: 2}\n").unwrap();
+    let a = root.get("a").unwrap();
+    assert_eq!((a.span.line, a.span.col), (2, 3));
+    let c = root.get("c").unwrap();
+    assert_eq!((c.span.line, c.span.col), (3, 4));
+}
