@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use skiff_api::{AppSpec, NetworkSpec, PayloadSource, PayloadSpec, Subnet, VolumeSpec};
 
-use crate::decode::{index, join, Cx, Schema};
+use crate::decode::{index, join, Cx, Fields, Schema};
 use crate::service::{self, ServiceContext};
 use crate::yaml::{Kind, Node};
 use crate::{names, validate};
@@ -133,20 +133,10 @@ fn networks(cx: &mut Cx, node: &Node, acx: &AppContext) -> BTreeMap<String, Netw
         let Some(f) = cx.fields(&e.value, &p, &NET) else {
             continue;
         };
-        let (external, ext_name) = external(cx, f.get("external"), &join(&p, "external"));
+        let common = common(cx, &f, &p, &e.key, acx.name);
         let mut net = NetworkSpec {
-            name: f
-                .get("name")
-                .and_then(|n| cx.non_empty(n, &join(&p, "name")))
-                .or(ext_name)
-                .unwrap_or_else(|| {
-                    if external {
-                        e.key.clone()
-                    } else {
-                        format!("{}_{}", acx.name, e.key)
-                    }
-                }),
-            external,
+            name: common.name,
+            external: common.external,
             internal: f
                 .get("internal")
                 .and_then(|n| cx.bool(n, &join(&p, "internal")))
@@ -156,10 +146,7 @@ fn networks(cx: &mut Cx, node: &Node, acx: &AppContext) -> BTreeMap<String, Netw
                 .and_then(|n| cx.bool(n, &join(&p, "attachable")))
                 .unwrap_or(false),
             subnets: Vec::new(),
-            labels: f
-                .get("labels")
-                .and_then(|n| cx.string_map(n, &join(&p, "labels")))
-                .unwrap_or_default(),
+            labels: common.labels,
         };
         if let Some(d) = f.get("driver") {
             match cx.string(d, &join(&p, "driver")).as_deref() {
@@ -260,6 +247,36 @@ fn is_ipv4_cidr(s: &str) -> bool {
     })
 }
 
+/// What networks, volumes, secrets and configs all have.
+struct Common {
+    /// The name in the environment: `name`, else `<app>_<key>` (or `<key>` when external).
+    name: String,
+    external: bool,
+    labels: BTreeMap<String, String>,
+}
+
+fn common(cx: &mut Cx, f: &Fields, path: &str, key: &str, app: &str) -> Common {
+    let (external, ext_name) = external(cx, f.get("external"), &join(path, "external"));
+    let name = f
+        .get("name")
+        .and_then(|n| cx.non_empty(n, &join(path, "name")))
+        .or(ext_name);
+    Common {
+        name: name.unwrap_or_else(|| {
+            if external {
+                key.to_owned()
+            } else {
+                format!("{app}_{key}")
+            }
+        }),
+        external,
+        labels: f
+            .get("labels")
+            .and_then(|n| cx.string_map(n, &join(path, "labels")))
+            .unwrap_or_default(),
+    }
+}
+
 /// `external: true` or the legacy `external: {name: x}`.
 fn external(cx: &mut Cx, node: Option<&Node>, path: &str) -> (bool, Option<String>) {
     match node {
@@ -324,28 +341,13 @@ fn volumes(cx: &mut Cx, node: &Node, acx: &AppContext) -> BTreeMap<String, Volum
                 );
             }
         }
-        let (external, ext_name) = external(cx, f.get("external"), &join(&p, "external"));
-        let name = f
-            .get("name")
-            .and_then(|n| cx.non_empty(n, &join(&p, "name")))
-            .or(ext_name);
-        out.insert(
-            e.key.clone(),
-            VolumeSpec {
-                name: name.unwrap_or_else(|| {
-                    if external {
-                        e.key.clone()
-                    } else {
-                        format!("{}_{}", acx.name, e.key)
-                    }
-                }),
-                external,
-                labels: f
-                    .get("labels")
-                    .and_then(|n| cx.string_map(n, &join(&p, "labels")))
-                    .unwrap_or_default(),
-            },
-        );
+        let common = common(cx, &f, &p, &e.key, acx.name);
+        let volume = VolumeSpec {
+            name: common.name,
+            external: common.external,
+            labels: common.labels,
+        };
+        out.insert(e.key.clone(), volume);
     }
     out
 }
@@ -393,7 +395,8 @@ fn payloads(
         let Some(f) = cx.fields(&e.value, &p, if is_secret { &SECRET } else { &CONFIG }) else {
             continue;
         };
-        let (external, ext_name) = external(cx, f.get("external"), &join(&p, "external"));
+        let common = common(cx, &f, &p, &e.key, acx.name);
+        let external = common.external;
         let mut sources = Vec::new();
         if let Some(n) = f.get("file") {
             if let Some(file) = cx.non_empty(n, &join(&p, "file")) {
@@ -447,27 +450,12 @@ fn payloads(
                 continue;
             }
         };
-        let name = f
-            .get("name")
-            .and_then(|n| cx.non_empty(n, &join(&p, "name")))
-            .or(ext_name);
-        out.insert(
-            e.key.clone(),
-            PayloadSpec {
-                name: name.unwrap_or_else(|| {
-                    if external {
-                        e.key.clone()
-                    } else {
-                        format!("{}_{}", acx.name, e.key)
-                    }
-                }),
-                source,
-                labels: f
-                    .get("labels")
-                    .and_then(|n| cx.string_map(n, &join(&p, "labels")))
-                    .unwrap_or_default(),
-            },
-        );
+        let payload = PayloadSpec {
+            name: common.name,
+            source,
+            labels: common.labels,
+        };
+        out.insert(e.key.clone(), payload);
     }
     out
 }

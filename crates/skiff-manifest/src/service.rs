@@ -468,17 +468,8 @@ fn networks(
     };
     match &node.kind {
         Kind::Seq(items) => {
-            for (i, item) in items.iter().enumerate() {
-                let ip = index(&p, i);
-                if let Some(name) = cx.non_empty(item, &ip) {
-                    refs.push(Reference {
-                        kind: "network",
-                        name: name.clone(),
-                        span: item.span,
-                        path: ip,
-                    });
-                    out.insert(name, ServiceNetwork::default());
-                }
+            for name in list_references(cx, items, &p, "network", refs) {
+                out.insert(name, ServiceNetwork::default());
             }
         }
         _ => {
@@ -527,6 +518,31 @@ fn networks(
     out
 }
 
+/// The names in a list form (`networks: [a, b]`, `depends_on: [db]`), each recorded as a
+/// reference to check.
+fn list_references(
+    cx: &mut Cx,
+    items: &[Node],
+    path: &str,
+    kind: &'static str,
+    refs: &mut Vec<Reference>,
+) -> Vec<String> {
+    let mut names = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let ip = index(path, i);
+        if let Some(name) = cx.non_empty(item, &ip) {
+            refs.push(Reference {
+                kind,
+                name: name.clone(),
+                span: item.span,
+                path: ip,
+            });
+            names.push(name);
+        }
+    }
+    names
+}
+
 fn depends_on(
     cx: &mut Cx,
     f: &Fields,
@@ -549,17 +565,8 @@ fn depends_on(
     };
     match &node.kind {
         Kind::Seq(items) => {
-            for (i, item) in items.iter().enumerate() {
-                let ip = index(&p, i);
-                if let Some(name) = cx.non_empty(item, &ip) {
-                    refs.push(Reference {
-                        kind: "service",
-                        name: name.clone(),
-                        span: item.span,
-                        path: ip,
-                    });
-                    out.insert(name, started);
-                }
+            for name in list_references(cx, items, &p, "service", &mut refs) {
+                out.insert(name, started);
             }
         }
         _ => {
