@@ -152,28 +152,26 @@ impl Duration {
                 _ => return Err(err()),
             };
             let (int, frac) = split_decimal(number).ok_or_else(err)?;
-            let int: u128 = if int.is_empty() {
+            let overflow = || UnitError::DurationOverflow {
+                text: text.to_owned(),
+            };
+            let int: u64 = if int.is_empty() {
                 0
             } else {
-                int.parse().map_err(|_| err())?
+                int.parse().map_err(|_| overflow())?
             };
-            let mut term =
-                int.checked_mul(u128::from(scale))
-                    .ok_or_else(|| UnitError::DurationOverflow {
-                        text: text.to_owned(),
-                    })?;
+            // A u64 times a unit fits in u128, and the fraction adds less than one unit.
+            let mut term = u128::from(int) * u128::from(scale);
             // Fractional part: digits beyond nanosecond precision are dropped, as Go does.
             let mut place = u128::from(scale);
             for digit in frac.bytes() {
                 place /= 10;
                 term += u128::from(digit - b'0') * place;
             }
-            total += term;
-            if total > u128::from(u64::MAX) {
-                return Err(UnitError::DurationOverflow {
-                    text: text.to_owned(),
-                });
-            }
+            total = total
+                .checked_add(term)
+                .filter(|t| *t <= u128::from(u64::MAX))
+                .ok_or_else(overflow)?;
         }
         Ok(Self {
             nanos: total as u64,
@@ -467,6 +465,19 @@ mod tests {
             Duration::parse("99999999999h"),
             Err(UnitError::DurationOverflow { .. })
         ));
+        for huge in [
+            "1ns340282366920938463463374607431768211455ns",
+            "94522879700260684295381835.9999999999999h",
+            "18446744073709551615ns1ns",
+        ] {
+            assert!(
+                matches!(
+                    Duration::parse(huge),
+                    Err(UnitError::DurationOverflow { .. })
+                ),
+                "{huge}"
+            );
+        }
         for bad in ["", "s", "1x", "1.2.3s", "1 s", "ten seconds", "1s2"] {
             assert!(
                 matches!(Duration::parse(bad), Err(UnitError::Duration { .. })),

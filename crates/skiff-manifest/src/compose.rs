@@ -31,7 +31,7 @@ const TOP: Schema = Schema {
 
 /// Decodes the whole app; `None` if anything was wrong (all of it recorded in `cx`).
 pub(crate) fn decode_app(cx: &mut Cx, root: &Node, acx: &AppContext) -> Option<AppSpec> {
-    let errors_before = cx.diags.errors().count();
+    let errors_before = cx.error_count();
     let f = cx.fields(root, "", &TOP)?;
     let mut spec = AppSpec {
         name: acx.name.to_owned(),
@@ -78,16 +78,13 @@ pub(crate) fn decode_app(cx: &mut Cx, root: &Node, acx: &AppContext) -> Option<A
                     }
                 }
             }
-            if decoded.is_empty()
-                && disabled.is_empty()
-                && cx.diags.errors().count() == errors_before
-            {
+            if decoded.is_empty() && disabled.is_empty() && cx.error_count() == errors_before {
                 cx.error(
                     node.span,
                     "services",
                     "the app has no services; define at least one under `services:`",
                 );
-            } else if decoded.is_empty() && cx.diags.errors().count() == errors_before {
+            } else if decoded.is_empty() && cx.error_count() == errors_before {
                 cx.error(
                     node.span,
                     "services",
@@ -98,7 +95,7 @@ pub(crate) fn decode_app(cx: &mut Cx, root: &Node, acx: &AppContext) -> Option<A
     }
     validate::check(cx, root, &mut spec, &decoded, &disabled);
     spec.services = decoded.into_iter().map(|(k, d)| (k, d.spec)).collect();
-    (cx.diags.errors().count() == errors_before).then_some(spec)
+    (cx.error_count() == errors_before).then_some(spec)
 }
 
 fn networks(cx: &mut Cx, node: &Node, acx: &AppContext) -> BTreeMap<String, NetworkSpec> {
@@ -415,7 +412,7 @@ fn payloads(
         }
         if let Some(n) = f.get("environment") {
             if let Some(var) = cx.non_empty(n, &join(&p, "environment")) {
-                if (acx.services.lookup)(&var).is_none() {
+                if cx.checks_environment && (acx.services.lookup)(&var).is_none() {
                     cx.error(n.span, &join(&p, "environment"), format!("environment variable `{var}` is not set; set it in the shell or in .env"));
                 }
                 sources.push(PayloadSource::Environment(var));

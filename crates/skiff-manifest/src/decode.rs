@@ -29,6 +29,12 @@ pub(crate) struct Cx {
     pub diags: Diagnostics,
     /// Values whose error has been told and whose later checks would only echo it.
     poisoned: HashSet<(FileId, u32, u32)>,
+    /// Errors recorded so far.
+    errors: usize,
+    /// Whether problems with the applying shell's variables are errors (unset required
+    /// variables, secrets from unset variables). Off when checking an environment other than the
+    /// one being applied: its variables are set where it is applied, not here.
+    pub checks_environment: bool,
 }
 
 /// `parent.key`, or `key` at the top.
@@ -99,6 +105,8 @@ impl Cx {
             files: files.to_vec(),
             diags: Diagnostics::default(),
             poisoned: HashSet::new(),
+            errors: 0,
+            checks_environment: true,
         }
     }
 
@@ -106,11 +114,6 @@ impl Cx {
     pub fn add_file(&mut self, name: String) -> crate::yaml::FileId {
         self.files.push(name);
         (self.files.len() - 1) as crate::yaml::FileId
-    }
-
-    /// The names of the files registered so far.
-    pub fn files(&self) -> &[String] {
-        &self.files
     }
 
     /// The display name of a file.
@@ -126,6 +129,9 @@ impl Cx {
         {
             return;
         }
+        if severity == Severity::Error {
+            self.errors += 1;
+        }
         let file = self.file_name(span);
         self.diags.push(Diagnostic {
             severity,
@@ -135,6 +141,27 @@ impl Cx {
             path: path.to_owned(),
             message,
         });
+    }
+
+    /// How many errors have been recorded.
+    pub fn error_count(&self) -> usize {
+        self.errors
+    }
+
+    /// A new context over the same files and poisoned values, with no problems recorded yet.
+    pub fn fork(&self) -> Self {
+        Self {
+            files: self.files.clone(),
+            diags: Diagnostics::default(),
+            poisoned: self.poisoned.clone(),
+            errors: 0,
+            checks_environment: self.checks_environment,
+        }
+    }
+
+    /// Marks a value as unreadable without a message: later errors about it are dropped.
+    pub fn poison(&mut self, span: Span) {
+        self.poisoned.insert((span.file, span.line, span.col));
     }
 
     /// Records an error at `span` about `path`.

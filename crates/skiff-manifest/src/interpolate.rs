@@ -33,6 +33,20 @@ use crate::yaml::{Kind, Node, Scalar, Span};
 /// recursion stays a few kilobytes of stack.
 pub(crate) const MAX_DEPTH: usize = 32;
 
+/// The largest value interpolation may produce (as large as a value written in the file may be),
+/// so that `$A$A$A…` cannot multiply a large variable into gigabytes.
+pub(crate) const MAX_VALUE_BYTES: usize = 1 << 20;
+
+impl InterpolationError {
+    /// Whether the error is about the applying shell's variables rather than the file's text.
+    pub(crate) fn is_about_the_environment(&self) -> bool {
+        matches!(
+            self,
+            Self::RequiredUnset { .. } | Self::RequiredEmpty { .. }
+        )
+    }
+}
+
 /// How much of a value an error message quotes back.
 const ECHO_CHARS: usize = 120;
 
@@ -100,6 +114,14 @@ pub(crate) enum InterpolationError {
     /// `${…}` nested deeper than [`MAX_DEPTH`].
     #[error("`{}` nests `${{…}}` more than {limit} levels deep", echo(.template))]
     TooDeep {
+        /// The whole value.
+        template: String,
+        /// The bound.
+        limit: usize,
+    },
+    /// The expanded value is larger than [`MAX_VALUE_BYTES`].
+    #[error("`{}` expands to more than {limit} bytes; Skiff accepts values of at most that", echo(.template))]
+    TooLong {
         /// The whole value.
         template: String,
         /// The bound.
@@ -241,6 +263,12 @@ impl Expander<'_> {
                     at + 1
                 }
             };
+            if out.len() > MAX_VALUE_BYTES {
+                return Err(InterpolationError::TooLong {
+                    template: self.template.to_owned(),
+                    limit: MAX_VALUE_BYTES,
+                });
+            }
         }
         if live {
             out.push_str(&text[done..]);
@@ -496,6 +524,9 @@ impl Walker<'_, '_> {
                         self.warned.insert(name);
                     }
                 }
+            }
+            Err(e) if e.is_about_the_environment() && !self.cx.checks_environment => {
+                self.cx.poison(span)
             }
             Err(e) => self.cx.fatal(span, &self.path, e.to_string()),
         }

@@ -507,3 +507,26 @@ fn a_large_file_is_interpolated_quickly() {
     // Generous for unoptimized test builds; a release build takes well under a millisecond.
     assert!(took.as_millis() < 200, "took {took:?}");
 }
+
+#[test]
+fn a_value_cannot_expand_past_the_size_limit() {
+    let big = "x".repeat(100_000);
+    let lookup = |name: &str| (name == "A").then(|| big.clone());
+    let template = "$A".repeat(20);
+    let err = interpolate_str(&template, &lookup).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            InterpolationError::TooLong {
+                limit: MAX_VALUE_BYTES,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .ends_with("expands to more than 1048576 bytes; Skiff accepts values of at most that"),
+        "{err}"
+    );
+}

@@ -1,7 +1,7 @@
 //! The load pipeline: env files → compose files (with their includes) → interpolation → merge →
 //! environment overrides → AppSpec, collecting every problem on the way.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 use crate::compose::{self, AppContext};
@@ -13,6 +13,9 @@ use crate::{dotenv, interpolate, merge, names, Loaded, Loader, Options};
 
 /// Most environments one file may describe (each is decoded in full when the file is loaded).
 const MAX_ENVIRONMENTS: usize = 16;
+
+/// Most files one load reads, includes counted: includes can fan out.
+const MAX_FILES: usize = 64;
 
 /// Includes deeper than this are refused (they are almost surely a cycle through symlinks).
 const MAX_INCLUDE_DEPTH: usize = 8;
@@ -49,6 +52,11 @@ struct Session<'a> {
     limits: yaml::Limits,
     /// The project directory of each registered file, by file id.
     dirs: Vec<PathBuf>,
+    /// The files being loaded, outermost first, to tell an include cycle.
+    loading: Vec<PathBuf>,
+    /// The `x-skiff` entries of the `-f` files, in order, not yet interpolated: each
+    /// environment's fragment is interpolated only when that environment is checked.
+    xskiff: Vec<Entry>,
 }
 
 /// Loads, merges, validates and normalizes the app described by `options.files`.
@@ -73,6 +81,8 @@ pub fn load(options: &Options, loader: &dyn Loader) -> Result<Loaded, Diagnostic
         loader,
         limits: options.limits,
         dirs: Vec::new(),
+        loading: Vec::new(),
+        xskiff: Vec::new(),
     };
     if options.files.is_empty() {
         s.cx.error(
@@ -96,15 +106,29 @@ pub fn load(options: &Options, loader: &dyn Loader) -> Result<Loaded, Diagnostic
         .filter_map(|f| load_file(&mut s, f, &project_dir, &lookup, 0))
         .collect();
     let merged = merge::merge_all(trees);
-    let Some(mut root) = merged else {
+    let Some(root) = merged else {
         return Err(finish(s.cx.diags));
     };
 
-    let overrides = take_overrides(&mut s.cx, &mut root, &options.environment);
+    let overrides = take_overrides(
+        &mut s.cx,
+        std::mem::take(&mut s.xskiff),
+        &options.environment,
+    );
     let name = app_name(&mut s.cx, &root, options, &project_dir);
     check_environment(&mut s.cx, &options.environment);
     let home = process_env.get("HOME").cloned();
-    let decode = |cx: &mut Cx, tree: &Node, env: &str, dirs: &[PathBuf]| {
+    let decode = |cx: &mut Cx, env: &str, dirs: &[PathBuf]| {
+        let mut tree = root.clone();
+        for mut fragment in overrides.get(env).cloned().unwrap_or_default() {
+            interpolate::interpolate_tree(
+                cx,
+                &mut fragment,
+                &format!("x-skiff.environments.{env}"),
+                &lookup,
+            );
+            tree = merge::merge(tree, fragment);
+        }
         let acx = AppContext {
             name: name.as_deref().unwrap_or("app"),
             environment: env,
@@ -116,30 +140,20 @@ pub fn load(options: &Options, loader: &dyn Loader) -> Result<Loaded, Diagnostic
                 home: home.as_deref(),
             },
         };
-        compose::decode_app(cx, tree, &acx)
+        compose::decode_app(cx, &tree, &acx)
     };
-
-    let selected = match overrides.get(&options.environment) {
-        Some(fragment) => merge::merge(root.clone(), fragment.clone()),
-        None => root.clone(),
-    };
-    let spec = decode(&mut s.cx, &selected, &options.environment, &s.dirs);
+    let spec = decode(&mut s.cx, &options.environment, &s.dirs);
 
     // The other environments' overrides are checked too, so that `validate` in dev catches a
-    // mistake that only prod would hit. Their problems are told apart by a suffix.
-    for (env, fragment) in &overrides {
-        if *env == options.environment {
-            continue;
-        }
-        let mut other = Cx::new(s.cx.files());
-        let _ = decode(
-            &mut other,
-            &merge::merge(root.clone(), fragment.clone()),
-            env,
-            &s.dirs,
-        );
+    // mistake that only prod would hit; not what depends on variables of the shell that will
+    // apply prod, though. Their problems are told apart by a suffix.
+    let seen: HashSet<Diagnostic> = s.cx.diags.iter().cloned().collect();
+    for env in overrides.keys().filter(|e| **e != options.environment) {
+        let mut other = s.cx.fork();
+        other.checks_environment = false;
+        let _ = decode(&mut other, env, &s.dirs);
         for d in other.diags.into_vec() {
-            if d.severity == Severity::Error && !s.cx.diags.iter().any(|x| *x == d) {
+            if d.severity == Severity::Error && !seen.contains(&d) {
                 s.cx.diags.push(Diagnostic {
                     message: format!("{} (in environment `{env}`)", d.message),
                     ..d
@@ -231,6 +245,30 @@ fn load_file(
         line: 0,
         col: 0,
     };
+    if let Some(from) = s.loading.iter().position(|p| p == path) {
+        let chain: Vec<String> = s.loading[from..]
+            .iter()
+            .chain([&path.to_path_buf()])
+            .map(|p| p.display().to_string())
+            .collect();
+        s.cx.error(
+            whole,
+            "",
+            format!(
+                "include cycle: {}; remove one of these includes",
+                chain.join(" → ")
+            ),
+        );
+        return None;
+    }
+    if s.dirs.len() > MAX_FILES {
+        s.cx.error(
+            whole,
+            "",
+            format!("more than {MAX_FILES} files (with includes) in one load; Skiff refuses more"),
+        );
+        return None;
+    }
     let text = match s.loader.read(path) {
         Ok(text) => text,
         Err(crate::LoadError::NotFound) => {
@@ -279,6 +317,10 @@ fn load_file(
             return None;
         }
     }
+    if depth == 0 {
+        // Environment fragments are interpolated when their environment is checked.
+        s.xskiff.extend(take_key(&mut root, "x-skiff"));
+    }
     interpolate::interpolate_tree(&mut s.cx, &mut root, "", lookup);
     if let Some(v) = take_key(&mut root, "version") {
         s.cx.warning(
@@ -288,7 +330,9 @@ fn load_file(
         );
     }
     if let Some(include) = take_key(&mut root, "include") {
+        s.loading.push(path.to_path_buf());
         includes(s, &mut root, &include.value, project_dir, lookup, depth);
+        s.loading.pop();
     }
     Some(root)
 }
@@ -424,8 +468,9 @@ fn add_included(cx: &mut Cx, root: &mut Node, included: Node, from: &Path) {
     }
 }
 
-/// Takes `x-skiff` out of the merged tree and returns each environment's override fragment.
-fn take_overrides(cx: &mut Cx, root: &mut Node, selected: &str) -> BTreeMap<String, Node> {
+/// Reads the `x-skiff` entries of the `-f` files: each environment's override fragments, in
+/// file order (each is merged onto the app in turn, so `!reset` and `!override` work in them).
+fn take_overrides(cx: &mut Cx, entries: Vec<Entry>, selected: &str) -> BTreeMap<String, Vec<Node>> {
     const XSKIFF: Schema = Schema {
         known: &["environments"],
         unsupported: &[],
@@ -434,36 +479,30 @@ fn take_overrides(cx: &mut Cx, root: &mut Node, selected: &str) -> BTreeMap<Stri
         known: &["services", "networks", "volumes", "secrets", "configs"],
         unsupported: &[],
     };
-    let mut out = BTreeMap::new();
-    let Some(x) = take_key(root, "x-skiff") else {
-        return out;
-    };
-    let Some(f) = cx.fields(&x.value, "x-skiff", &XSKIFF) else {
-        return out;
-    };
-    let Some(envs) = f.get("environments") else {
-        return out;
-    };
     let envs_path = "x-skiff.environments";
-    let entries = cx.map(envs, envs_path).unwrap_or_default();
-    if entries.len() > MAX_ENVIRONMENTS {
-        // Each environment is decoded in full to check it: bound the work a file can ask for.
-        cx.error(
-            envs.span,
-            envs_path,
-            format!(
-                "{} environments; a file may describe at most {MAX_ENVIRONMENTS}",
-                entries.len()
-            ),
-        );
-        return out;
-    }
-    for e in entries {
-        let p = join(envs_path, &e.key);
-        if !names::check_label(cx, e.key_span, &p, "environment", &e.key) {
+    let mut out: BTreeMap<String, Vec<Node>> = BTreeMap::new();
+    let mut first = None;
+    for x in entries {
+        first.get_or_insert(x.key_span);
+        let Some(envs) = cx
+            .fields(&x.value, "x-skiff", &XSKIFF)
+            .and_then(|f| f.get("environments"))
+        else {
             continue;
-        }
-        if cx.fields(&e.value, &p, &FRAGMENT).is_some() {
+        };
+        for e in cx.map(envs, envs_path).unwrap_or_default() {
+            let p = join(envs_path, &e.key);
+            if !out.contains_key(&e.key) && out.len() == MAX_ENVIRONMENTS {
+                // Each environment is decoded in full to check it: bound the work a file can ask for.
+                let message = format!("more than {MAX_ENVIRONMENTS} environments; a file may describe at most {MAX_ENVIRONMENTS}");
+                cx.error(e.key_span, &p, message);
+                break;
+            }
+            if !names::check_label(cx, e.key_span, &p, "environment", &e.key)
+                || cx.fields(&e.value, &p, &FRAGMENT).is_none()
+            {
+                continue;
+            }
             // Only the keys a fragment may hold: the others were just reported, here.
             let mut fragment = e.value.clone();
             fragment.kind = match fragment.kind {
@@ -475,16 +514,16 @@ fn take_overrides(cx: &mut Cx, root: &mut Node, selected: &str) -> BTreeMap<Stri
                 ),
                 _ => Kind::Map(Vec::new()),
             };
-            out.insert(e.key.clone(), fragment);
+            out.entry(e.key.clone()).or_default().push(fragment);
         }
     }
-    if !out.is_empty() && !out.contains_key(selected) {
+    if let Some(span) = first.filter(|_| !out.is_empty() && !out.contains_key(selected)) {
         let known: Vec<&str> = out.keys().map(String::as_str).collect();
-        cx.warning(
-            x.key_span,
-            envs_path,
-            format!("no overrides for environment `{selected}` (there are: {}); the base file applies as it is", known.join(", ")),
+        let message = format!(
+            "no overrides for environment `{selected}` (there are: {}); the base file applies as it is",
+            known.join(", ")
         );
+        cx.warning(span, envs_path, message);
     }
     out
 }

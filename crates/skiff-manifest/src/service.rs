@@ -107,7 +107,7 @@ pub(crate) fn decode(
     scx: &ServiceContext,
 ) -> Option<Decoded> {
     let f = cx.fields(node, path, &SERVICE)?;
-    let errors_before = cx.diags.errors().count();
+    let errors_before = cx.error_count();
     let mut refs = Vec::new();
     let p = |k: &str| join(path, k);
 
@@ -257,7 +257,7 @@ pub(crate) fn decode(
         .get("profiles")
         .and_then(|n| cx.string_list(n, &p("profiles")))
         .unwrap_or_default();
-    let ok = cx.diags.errors().count() == errors_before;
+    let ok = cx.error_count() == errors_before;
     ok.then_some(Decoded {
         spec,
         refs,

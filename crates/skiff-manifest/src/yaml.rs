@@ -97,6 +97,8 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most nodes in the tree, counting every node an alias expands to.
     pub max_nodes: usize,
+    /// Most bytes of values in the tree, counting what aliases repeat.
+    pub max_expanded_bytes: usize,
 }
 
 impl Default for Limits {
@@ -108,6 +110,7 @@ impl Default for Limits {
             max_scalar_bytes: 1 << 20,
             max_depth: 64,
             max_nodes: 250_000,
+            max_expanded_bytes: 32 << 20,
         }
     }
 }
@@ -204,9 +207,12 @@ pub fn parse(text: &str, file: FileId, limits: &Limits) -> Result<Node, ParseErr
         anchors: Vec::new(),
         stack: Vec::new(),
         nodes: 0,
+        bytes: 0,
         root: None,
         docs: 0,
     };
+    // Editors on Windows start UTF-8 files with a byte-order mark; it is not part of the text.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut parser = Parser::new_from_str(text);
     loop {
         let (event, mark) = parser.next_token().map_err(|e| ParseError {
@@ -257,11 +263,70 @@ enum Open {
     },
 }
 
+/// An anchored node and what each alias to it costs.
+#[derive(Clone)]
+struct Anchored {
+    node: Node,
+    cost: Cost,
+}
+
+/// What a subtree adds to the document when an alias repeats it.
+#[derive(Debug, Clone, Copy)]
+struct Cost {
+    nodes: usize,
+    bytes: usize,
+    /// Levels of mappings and sequences, itself included (0 for a scalar).
+    height: usize,
+}
+
+impl Cost {
+    fn of(node: &Node) -> Self {
+        match &node.kind {
+            Kind::Null => Self {
+                nodes: 1,
+                bytes: 0,
+                height: 0,
+            },
+            Kind::Scalar(s) => Self {
+                nodes: 1,
+                bytes: s.text.len(),
+                height: 0,
+            },
+            Kind::Seq(items) => Self::sum(items.iter().map(Self::of)),
+            Kind::Map(entries) => Self::sum(entries.iter().map(|e| {
+                let v = Self::of(&e.value);
+                Self {
+                    nodes: v.nodes + 1,
+                    bytes: v.bytes + e.key.len(),
+                    height: v.height,
+                }
+            })),
+        }
+    }
+
+    fn sum(children: impl Iterator<Item = Self>) -> Self {
+        let mut c = Self {
+            nodes: 1,
+            bytes: 0,
+            height: 0,
+        };
+        for child in children {
+            c.nodes += child.nodes;
+            c.bytes += child.bytes;
+            c.height = c.height.max(child.height);
+        }
+        c.height += 1;
+        c
+    }
+}
+
 struct Builder<'l> {
     file: FileId,
     limits: &'l Limits,
     /// Anchored nodes by anchor id (yaml-rust2 numbers anchors from 1).
-    anchors: Vec<Option<Node>>,
+    anchors: Vec<Option<Anchored>>,
+    /// Bytes of scalar text in the tree so far, aliases expanded.
+    bytes: usize,
     stack: Vec<Open>,
     nodes: usize,
     root: Option<Node>,
@@ -328,16 +393,20 @@ impl Builder<'_> {
                 Ok(())
             }
             Event::Alias(id) => {
-                let node = match self.anchors.get(id).and_then(Option::as_ref) {
-                    Some(node) => node.clone(),
-                    None => {
-                        return Err(
-                            self.error(mark, "alias to an anchor that is not defined before it")
-                        )
-                    }
+                let Some(anchored) = self.anchors.get(id).and_then(Option::as_ref) else {
+                    return Err(
+                        self.error(mark, "alias to an anchor that is not defined before it")
+                    );
                 };
-                self.count(node.size(), mark)?;
-                let mut node = node;
+                let (mut node, cost) = (anchored.node.clone(), anchored.cost);
+                if self.stack.len() + cost.height > self.limits.max_depth {
+                    return Err(self.error(
+                        mark,
+                        format!("nesting deeper than {} levels (through aliases); Skiff refuses such documents", self.limits.max_depth),
+                    ));
+                }
+                self.count(cost.nodes, mark)?;
+                self.count_bytes(cost.bytes, mark)?;
                 // The alias's own place, so that errors point at the use as well as the anchor.
                 node.span = self.span(mark);
                 self.finish(node, mark)
@@ -354,6 +423,7 @@ impl Builder<'_> {
                     ));
                 }
                 self.count(1, mark)?;
+                self.count_bytes(text.len(), mark)?;
                 let merge_tag = self.tag(tag.as_ref(), mark)?;
                 let plain = style == TScalarStyle::Plain;
                 let forced_str = tag.as_ref().is_some_and(|t| t.suffix == "str");
@@ -425,15 +495,16 @@ impl Builder<'_> {
                         anchor,
                         ..
                     }) => {
-                        apply_merges(&mut entries, seen, merges);
                         // yaml-rust2 marks a block mapping at its first value; it starts at its
                         // first key (a flow mapping's `{` comes before its first key already).
+                        // Keys that `<<` brings in live elsewhere: they do not count.
                         if let Some(first) = entries.first() {
                             let k = first.key_span;
                             if (k.line, k.col) < (node.span.line, node.span.col) {
                                 node.span = k;
                             }
                         }
+                        apply_merges(&mut entries, seen, merges);
                         node.kind = Kind::Map(entries);
                         self.remember(anchor, &node);
                         node
@@ -452,7 +523,24 @@ impl Builder<'_> {
         if self.anchors.len() <= anchor {
             self.anchors.resize(anchor + 1, None);
         }
-        self.anchors[anchor] = Some(node.clone());
+        self.anchors[anchor] = Some(Anchored {
+            node: node.clone(),
+            cost: Cost::of(node),
+        });
+    }
+
+    fn count_bytes(&mut self, n: usize, mark: Marker) -> Result<(), ParseError> {
+        self.bytes += n;
+        if self.bytes > self.limits.max_expanded_bytes {
+            return Err(self.error(
+                mark,
+                format!(
+                    "the document's values add up to more than {} bytes (aliases included); is a large value referenced too often?",
+                    self.limits.max_expanded_bytes
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Hands a completed node to its parent (or makes it the root).

@@ -197,3 +197,48 @@ fn a_block_mapping_starts_at_its_first_key_and_a_flow_one_at_its_brace() {
     let c = root.get("c").unwrap();
     assert_eq!((c.span.line, c.span.col), (3, 4));
 }
+
+#[test]
+fn aliases_cannot_nest_past_the_depth_limit() {
+    // Each anchor wraps the previous one 20 levels deeper: 4 of them are 80 levels.
+    let mut text = String::from("a0: &a0 x\n");
+    for i in 1..5 {
+        let open = "[".repeat(20);
+        let close = "]".repeat(20);
+        text.push_str(&format!("a{i}: &a{i} {open}*a{}{close}\n", i - 1));
+    }
+    let err = p(&text).unwrap_err();
+    assert!(
+        err.message
+            .contains("nesting deeper than 64 levels (through aliases)"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn aliases_cannot_repeat_a_large_value_into_gigabytes() {
+    let big = "x".repeat(1 << 20);
+    let aliases = vec!["*b"; 40].join(", ");
+    let text = format!("b: &b '{big}'\nc: [{aliases}]\n");
+    let start = Instant::now();
+    let err = p(&text).unwrap_err();
+    assert!(
+        err.message.contains("add up to more than 33554432 bytes"),
+        "{}",
+        err.message
+    );
+    assert!(start.elapsed().as_secs() < 2, "took {:?}", start.elapsed());
+}
+
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_document() {
+    let root = p("\u{feff}services: {}\n").unwrap();
+    assert!(root.get("services").is_some());
+}
+
+#[test]
+fn a_mapping_made_only_of_merged_keys_stays_where_it_is_written() {
+    let root = p("x: &x\n  image: a\nweb:\n  <<: *x\n").unwrap();
+    assert_eq!(root.get("web").unwrap().span.line, 4);
+}
