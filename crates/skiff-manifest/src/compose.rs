@@ -94,7 +94,16 @@ pub(crate) fn decode_app(cx: &mut Cx, root: &Node, acx: &AppContext) -> Option<A
         }
     }
     validate::check(cx, root, &mut spec, &decoded, &disabled);
-    spec.services = decoded.into_iter().map(|(k, d)| (k, d.spec)).collect();
+    // An optional dependency on a service whose profile is off is no dependency at all.
+    spec.services = decoded
+        .into_iter()
+        .map(|(k, mut d)| {
+            d.spec
+                .depends_on
+                .retain(|dep, _| !disabled.contains_key(dep));
+            (k, d.spec)
+        })
+        .collect();
     (cx.error_count() == errors_before).then_some(spec)
 }
 

@@ -30,17 +30,17 @@ impl Legacy {
                 .and_then(|n| cx.u32(n, &join(path, "scale")).map(|v| (v, at(n)))),
             cpus: f
                 .get("cpus")
-                .and_then(|n| cx.cpus(n, &join(path, "cpus")).map(|v| (v, at(n)))),
-            mem_limit: f.get("mem_limit").and_then(|n| {
-                cx.byte_size(n, &join(path, "mem_limit"))
-                    .map(|v| (v, at(n)))
-            }),
+                .and_then(|n| positive_cpus(cx, n, &join(path, "cpus")).map(|v| (v, at(n)))),
+            mem_limit: f
+                .get("mem_limit")
+                .and_then(|n| memory(cx, n, &join(path, "mem_limit")).map(|v| (v, at(n)))),
             mem_reservation: f.get("mem_reservation").and_then(|n| {
                 cx.byte_size(n, &join(path, "mem_reservation"))
                     .map(|v| (v, at(n)))
             }),
             pids_limit: f.get("pids_limit").and_then(|n| {
-                cx.uint(n, &join(path, "pids_limit"), u64::MAX)
+                pids(cx, n, &join(path, "pids_limit"))
+                    .flatten()
                     .map(|v| (v, at(n)))
             }),
         }
@@ -107,6 +107,7 @@ pub(crate) fn decode(
         }
     };
 
+    let legacy_reservation = legacy.mem_reservation.map(|(_, span)| span);
     let mut resources = f
         .get("resources")
         .map(|n| resources(cx, n, &p("resources")))
@@ -143,6 +144,41 @@ pub(crate) fn decode(
         legacy.pids_limit,
         "pids_limit",
     );
+
+    let reservations = node.get("resources").and_then(|r| r.get("reservations"));
+    for (what, limit, reserve) in [
+        (
+            "cpus",
+            resources.limits.cpus.map(|c| c.millis()),
+            resources.reservations.cpus.map(|c| c.millis()),
+        ),
+        (
+            "memory",
+            resources.limits.memory.map(|m| m.0),
+            resources.reservations.memory.map(|m| m.0),
+        ),
+    ] {
+        if let (Some(l), Some(r)) = (limit, reserve) {
+            if r > l {
+                let at = reservations.and_then(|n| n.get(what));
+                let (span, p) = match (at, what, &legacy_reservation) {
+                    (Some(n), _, _) => (
+                        n.span,
+                        join(path, &format!("resources.reservations.{what}")),
+                    ),
+                    (None, "memory", Some(span)) => (
+                        *span,
+                        join(
+                            path.rsplit_once('.').map_or("", |(p, _)| p),
+                            "mem_reservation",
+                        ),
+                    ),
+                    _ => (node.span, path.to_owned()),
+                };
+                cx.error(span, &p, format!("the {what} reservation is above the {what} limit; a task could never get what it reserves"));
+            }
+        }
+    }
 
     Some(Deploy {
         mode,
@@ -243,7 +279,8 @@ fn resources(cx: &mut Cx, node: &Node, path: &str) -> Resources {
                     .and_then(|n| memory(cx, n, &join(&lp, "memory"))),
                 pids: l
                     .get("pids")
-                    .and_then(|n| cx.uint(n, &join(&lp, "pids"), u64::MAX)),
+                    .and_then(|n| pids(cx, n, &join(&lp, "pids")))
+                    .flatten(),
             };
         }
     }
@@ -258,25 +295,15 @@ fn resources(cx: &mut Cx, node: &Node, path: &str) -> Resources {
             };
         }
     }
-    for (what, limit, reserve) in [
-        (
-            "cpus",
-            out.limits.cpus.map(|c| c.millis()),
-            out.reservations.cpus.map(|c| c.millis()),
-        ),
-        (
-            "memory",
-            out.limits.memory.map(|m| m.0),
-            out.reservations.memory.map(|m| m.0),
-        ),
-    ] {
-        if let (Some(l), Some(r)) = (limit, reserve) {
-            if r > l {
-                cx.error(node.span, path, format!("the {what} reservation is above the {what} limit; a task could never get what it reserves"));
-            }
-        }
-    }
     out
+}
+
+/// Reads a process limit: a number, or -1 for none (Compose's spelling of "unlimited").
+fn pids(cx: &mut Cx, node: &Node, path: &str) -> Option<Option<u64>> {
+    if node.as_str().map(str::trim) == Some("-1") {
+        return Some(None);
+    }
+    cx.uint(node, path, u64::MAX).map(Some)
 }
 
 fn positive_cpus(cx: &mut Cx, node: &Node, path: &str) -> Option<Cpus> {

@@ -126,8 +126,16 @@ pub(crate) fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    // Names this long are not typed by hand, and comparing them costs their length squared.
+    const MAX_LEN: usize = 64;
+    if word.len() > MAX_LEN {
+        return None;
+    }
     let mut best: Option<(&str, f64)> = None;
     for c in candidates {
+        if c.len() > MAX_LEN || c.len().abs_diff(word.len()) > 3 {
+            continue;
+        }
         let score = strsim::jaro_winkler(&word.to_ascii_lowercase(), c);
         let close_edit =
             strsim::damerau_levenshtein(&word.to_ascii_lowercase(), c) <= 2 && c.len() > 2;

@@ -8,7 +8,7 @@ use crate::compose::{self, AppContext};
 use crate::decode::{index, join, Cx, Schema};
 use crate::diag::{Diagnostic, Diagnostics, Severity};
 use crate::service::ServiceContext;
-use crate::yaml::{self, Entry, Kind, Node, Span};
+use crate::yaml::{self, Entry, FileId, Kind, Node, Span};
 use crate::{dotenv, interpolate, merge, names, Loaded, Loader, Options};
 
 /// Most environments one file may describe (each is decoded in full when the file is loaded).
@@ -57,6 +57,15 @@ struct Session<'a> {
     /// The `x-skiff` entries of the `-f` files, in order, not yet interpolated: each
     /// environment's fragment is interpolated only when that environment is checked.
     xskiff: Vec<Entry>,
+}
+
+impl Session<'_> {
+    /// Registers a file for locations, with the directory its relative paths resolve against.
+    fn register(&mut self, path: &Path, dir: &Path) -> FileId {
+        let id = self.cx.add_file(path.display().to_string());
+        self.dirs.push(dir.to_path_buf());
+        id
+    }
 }
 
 /// Loads, merges, validates and normalizes the app described by `options.files`.
@@ -195,7 +204,7 @@ fn read_env_files(
             Ok(text) => text,
             Err(crate::LoadError::NotFound) if !required => continue,
             Err(e) => {
-                let id = s.cx.add_file(path.display().to_string());
+                let id = s.register(&path, project_dir);
                 s.cx.error(
                     Span {
                         file: id,
@@ -208,8 +217,7 @@ fn read_env_files(
                 continue;
             }
         };
-        let id = s.cx.add_file(path.display().to_string());
-        s.dirs.push(project_dir.to_path_buf());
+        let id = s.register(&path, project_dir);
         let process = &options.process_env;
         let known = vars.clone();
         let lookup = |k: &str| process.get(k).or_else(|| known.get(k)).cloned();
@@ -238,8 +246,7 @@ fn load_file(
     lookup: &dyn Fn(&str) -> Option<String>,
     depth: usize,
 ) -> Option<Node> {
-    let id = s.cx.add_file(path.display().to_string());
-    s.dirs.push(project_dir.to_path_buf());
+    let id = s.register(path, project_dir);
     let whole = Span {
         file: id,
         line: 0,

@@ -597,3 +597,77 @@ fn includes_cannot_fan_out_without_bound() {
     );
     assert!(start.elapsed().as_secs() < 2, "took {:?}", start.elapsed());
 }
+
+#[test]
+fn a_null_command_keeps_the_images_and_an_empty_one_clears_it() {
+    let app = ok("services:\n  a: {image: x, command: , entrypoint: []}\n");
+    let a = &app.spec.services["a"];
+    assert_eq!(a.command, None);
+    assert_eq!(a.entrypoint, Some(Vec::new()));
+}
+
+#[test]
+fn a_bare_environment_key_unset_in_the_shell_keeps_the_env_files_value() {
+    let loader = MemoryLoader::new()
+        .with(
+            "/app/compose.yaml",
+            "services:\n  a: {image: x, env_file: a.env, environment: [B]}\n",
+        )
+        .with("/app/a.env", "B=from-file\n");
+    let app = load(&options(&["compose.yaml"]), &loader).unwrap();
+    assert_eq!(app.spec.services["a"].environment["B"], "from-file");
+}
+
+#[test]
+fn legacy_resource_keys_get_the_same_checks_and_pids_minus_one_is_unlimited() {
+    let errs = errors("services:\n  a:\n    image: x\n    cpus: 0\n    mem_limit: 1k\n  b:\n    image: x\n    mem_limit: 64m\n    mem_reservation: 1g\n");
+    assert_eq!(
+        errs,
+        [
+            "/app/compose.yaml:4:11: error: services.a.cpus: a CPU limit of 0 would stop the container from running; leave it out for no limit",
+            "/app/compose.yaml:5:16: error: services.a.mem_limit: 1KiB is below the minimum memory limit of 6MiB",
+            "/app/compose.yaml:9:22: error: services.b.mem_reservation: the memory reservation is above the memory limit; a task could never get what it reserves",
+        ]
+    );
+    let app = ok("services:\n  a: {image: x, pids_limit: -1}\n  b: {image: x, deploy: {resources: {limits: {pids: -1}}}}\n");
+    assert_eq!(app.spec.services["a"].deploy.resources.limits.pids, None);
+    assert_eq!(app.spec.services["b"].deploy.resources.limits.pids, None);
+}
+
+#[test]
+fn restart_no_stands_when_deploy_restart_policy_is_null() {
+    let app = ok(
+        "services:\n  a:\n    image: x\n    restart: \"no\"\n    deploy:\n      restart_policy:\n",
+    );
+    assert_eq!(
+        app.spec.services["a"].deploy.restart_policy.condition,
+        RestartCondition::None
+    );
+}
+
+#[test]
+fn an_optional_dependency_on_a_disabled_service_is_dropped() {
+    let app = ok("services:\n  a: {image: x, depends_on: {dbg: {required: false}}}\n  dbg: {image: y, profiles: [debug]}\n");
+    assert!(app.spec.services["a"].depends_on.is_empty());
+}
+
+#[test]
+fn a_reservation_above_its_limit_points_at_the_reservation() {
+    let errs = errors("services:\n  a:\n    image: x\n    deploy:\n      resources:\n        limits: {memory: 64m}\n        reservations: {memory: 1g}\n");
+    assert_eq!(
+        errs,
+        ["/app/compose.yaml:7:32: error: services.a.deploy.resources.reservations.memory: the memory reservation is above the memory limit; a task could never get what it reserves"]
+    );
+}
+
+#[test]
+fn list_items_are_located_one_by_one() {
+    let errs = errors("services:\n  a:\n    image: x\n    dns: [1.1.1.1, nope]\n    extra_hosts: ['ok:10.0.0.1', 'bad:x']\n");
+    assert_eq!(
+        errs,
+        [
+            "/app/compose.yaml:4:20: error: services.a.dns[1]: `nope` is not an IP address of a DNS server",
+            "/app/compose.yaml:5:34: error: services.a.extra_hosts[1]: `bad`: `x` is not an IP address; write `host:1.2.3.4` or `host=1.2.3.4`",
+        ]
+    );
+}

@@ -335,7 +335,7 @@ pub(crate) fn sysctls(cx: &mut Cx, node: &Node, path: &str) -> BTreeMap<String, 
             cx.error(
                 span,
                 &join(path, &key),
-                format!("`{key}` is not a namespaced sysctl and would change the whole node; only net.*, kernel.shm*, kernel.msg*, kernel.sem and fs.mqueue.* are allowed"),
+                format!("`{key}` is not a namespaced sysctl and would change the whole node; only net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*, kernel.hostname and kernel.domainname are allowed"),
             );
             continue;
         }

@@ -163,7 +163,7 @@ pub(crate) fn decode(
         // `deploy.restart_policy` is the Swarm-era spelling and wins when both are given.
         if f.get("deploy")
             .and_then(|d| d.get("restart_policy"))
-            .is_none()
+            .is_none_or(|n| n.kind == Kind::Null)
         {
             deploy.restart_policy = policy;
         }
@@ -172,11 +172,9 @@ pub(crate) fn decode(
     let spec = ServiceSpec {
         image: image.unwrap_or_default(),
         entrypoint: f
-            .get_raw("entrypoint")
+            .get("entrypoint")
             .and_then(|n| cx.command(n, &p("entrypoint"))),
-        command: f
-            .get_raw("command")
-            .and_then(|n| cx.command(n, &p("command"))),
+        command: f.get("command").and_then(|n| cx.command(n, &p("command"))),
         environment,
         ports: f
             .get("ports")
@@ -329,15 +327,10 @@ fn environment(
                 cx.error(span, &join(&p, &key), format!("`{key}` is not a valid variable name (letters, digits and `_`, not starting with a digit)"));
                 continue;
             }
-            // A name without a value passes the variable through from the applying shell, or
-            // leaves it unset when the shell has none, as Compose does.
-            match value.or_else(|| (scx.lookup)(&key)) {
-                Some(v) => {
-                    env.insert(key, v);
-                }
-                None => {
-                    env.remove(&key);
-                }
+            // A name without a value passes the variable through from the applying shell; when
+            // the shell has none it adds nothing (an env_file's value stays), as Compose does.
+            if let Some(v) = value.or_else(|| (scx.lookup)(&key)) {
+                env.insert(key, v);
             }
         }
     }
@@ -625,6 +618,8 @@ fn grants(
         known: &["source", "target", "uid", "gid", "mode"],
         unsupported: &[],
     };
+    // Target → index of the entry that has it: lists of thousands must not be quadratic.
+    let mut targets: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut out: Vec<FileGrant> = Vec::new();
     for (i, item) in cx.seq(node, path).unwrap_or_default().iter().enumerate() {
         let ip = index(path, i);
@@ -672,14 +667,18 @@ fn grants(
             (_, Some(t)) => t,
             (_, None) => format!("/{source}"),
         };
-        if let Some(first) = out.iter().position(|g| g.target == target) {
+        if let Some(first) = targets.get(&target) {
             cx.error(
                 item.span,
                 &ip,
-                format!("`{target}` is already the target of {}", index(path, first)),
+                format!(
+                    "`{target}` is already the target of {}",
+                    index(path, *first)
+                ),
             );
             continue;
         }
+        targets.insert(target.clone(), i);
         out.push(FileGrant {
             source,
             target,
@@ -864,12 +863,13 @@ fn ulimits(cx: &mut Cx, node: &Node, path: &str) -> BTreeMap<String, Ulimit> {
 
 fn extra_hosts(cx: &mut Cx, node: &Node, path: &str) -> BTreeMap<String, IpAddr> {
     let mut out = BTreeMap::new();
-    let pairs: Vec<(String, Option<String>, Span)> = match &node.kind {
+    let pairs: Vec<(String, String, Span, String)> = match &node.kind {
         Kind::Seq(items) => items
             .iter()
             .enumerate()
             .filter_map(|(i, item)| {
-                let text = cx.string(item, &index(path, i))?;
+                let p = index(path, i);
+                let text = cx.string(item, &p)?;
                 // `host=ip` or `host:ip` (the address may hold colons itself: IPv6).
                 let (h, ip) = text
                     .split_once('=')
@@ -877,22 +877,30 @@ fn extra_hosts(cx: &mut Cx, node: &Node, path: &str) -> BTreeMap<String, IpAddr>
                     .unwrap_or((&text, ""));
                 Some((
                     h.to_owned(),
-                    Some(ip.trim_matches(['[', ']']).to_owned()),
+                    ip.trim_matches(['[', ']']).to_owned(),
                     item.span,
+                    p,
                 ))
             })
             .collect(),
-        _ => cx.dict(node, path).unwrap_or_default(),
+        _ => cx
+            .dict(node, path)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(h, ip, span)| {
+                let p = join(path, &h);
+                (h, ip.unwrap_or_default(), span, p)
+            })
+            .collect(),
     };
-    for (host, ip, span) in pairs {
-        let ip = ip.unwrap_or_default();
+    for (host, ip, span, p) in pairs {
         match ip.parse::<IpAddr>() {
             Ok(addr) => {
                 out.insert(host, addr);
             }
             Err(_) => cx.error(
                 span,
-                path,
+                &p,
                 format!(
                     "`{host}`: `{ip}` is not an IP address; write `host:1.2.3.4` or `host=1.2.3.4`"
                 ),
@@ -903,13 +911,24 @@ fn extra_hosts(cx: &mut Cx, node: &Node, path: &str) -> BTreeMap<String, IpAddr>
 }
 
 fn dns(cx: &mut Cx, node: &Node, path: &str) -> Vec<IpAddr> {
+    let items: Vec<(&Node, String)> = match &node.kind {
+        Kind::Seq(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n, index(path, i)))
+            .collect(),
+        _ => vec![(node, path.to_owned())],
+    };
     let mut out = Vec::new();
-    for text in cx.one_or_many(node, path).unwrap_or_default() {
+    for (item, p) in items {
+        let Some(text) = cx.string(item, &p) else {
+            continue;
+        };
         match text.parse() {
             Ok(ip) => out.push(ip),
             Err(_) => cx.error(
-                node.span,
-                path,
+                item.span,
+                &p,
                 format!("`{text}` is not an IP address of a DNS server"),
             ),
         }

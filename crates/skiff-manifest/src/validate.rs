@@ -10,6 +10,9 @@ use crate::decode::{join, Cx};
 use crate::service::Decoded;
 use crate::yaml::{Node, Span};
 
+/// Most undefined references per load that get a "did you mean".
+const MAX_SUGGESTIONS: usize = 32;
+
 /// Runs every check, adding the implicit `default` network when services use it.
 pub(crate) fn check(
     cx: &mut Cx,
@@ -46,16 +49,17 @@ fn references(
     services: &BTreeMap<String, Decoded>,
     disabled: &BTreeMap<String, Vec<String>>,
 ) {
+    let mut suggestions = 0;
     for (name, d) in services {
         for r in &d.refs {
-            let declared: Vec<&String> = match r.kind {
-                "network" => spec.networks.keys().collect(),
-                "volume" => spec.volumes.keys().collect(),
-                "secret" => spec.secrets.keys().collect(),
-                "config" => spec.configs.keys().collect(),
-                _ => services.keys().collect(),
+            let is_declared = match r.kind {
+                "network" => spec.networks.contains_key(&r.name),
+                "volume" => spec.volumes.contains_key(&r.name),
+                "secret" => spec.secrets.contains_key(&r.name),
+                "config" => spec.configs.contains_key(&r.name),
+                _ => services.contains_key(&r.name),
             };
-            if declared.iter().any(|k| **k == r.name) {
+            if is_declared {
                 if r.kind == "service" && r.name == *name {
                     cx.error(
                         r.span,
@@ -87,7 +91,17 @@ fn references(
             } else {
                 format!("{}s", r.kind)
             };
-            let hint = crate::diag::did_you_mean(&r.name, declared.iter().map(|s| s.as_str()))
+            // Suggestions cost a comparison with every declared name: a few are enough.
+            suggestions += 1;
+            let declared: Vec<&str> = match r.kind {
+                _ if suggestions > MAX_SUGGESTIONS => Vec::new(),
+                "network" => spec.networks.keys().map(String::as_str).collect(),
+                "volume" => spec.volumes.keys().map(String::as_str).collect(),
+                "secret" => spec.secrets.keys().map(String::as_str).collect(),
+                "config" => spec.configs.keys().map(String::as_str).collect(),
+                _ => services.keys().map(String::as_str).collect(),
+            };
+            let hint = crate::diag::did_you_mean(&r.name, declared)
                 .map(|near| format!("did you mean `{near}`?"))
                 .unwrap_or_else(|| format!("declare it under the top-level `{section}:`"));
             cx.error(
@@ -110,6 +124,15 @@ fn cycles(cx: &mut Cx, root: &Node, services: &BTreeMap<String, Decoded>) {
     let mut marks: BTreeMap<&str, Mark> =
         services.keys().map(|k| (k.as_str(), Mark::New)).collect();
     let mut reported = BTreeSet::new();
+    let deps_of: BTreeMap<&str, Vec<&str>> = services
+        .iter()
+        .map(|(name, d)| {
+            (
+                name.as_str(),
+                d.spec.depends_on.keys().map(String::as_str).collect(),
+            )
+        })
+        .collect();
     for start in services.keys() {
         if marks[start.as_str()] != Mark::New {
             continue;
@@ -118,14 +141,14 @@ fn cycles(cx: &mut Cx, root: &Node, services: &BTreeMap<String, Decoded>) {
         let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
         marks.insert(start, Mark::Active);
         while let Some((node, next)) = stack.last().copied() {
-            let deps: Vec<&String> = services[node].spec.depends_on.keys().collect();
+            let deps = &deps_of[node];
             if next >= deps.len() {
                 marks.insert(node, Mark::Done);
                 stack.pop();
                 continue;
             }
             stack.last_mut().expect("non-empty").1 += 1;
-            let dep = deps[next].as_str();
+            let dep = deps[next];
             match marks.get(dep).copied() {
                 Some(Mark::New) => {
                     marks.insert(dep, Mark::Active);
@@ -192,7 +215,7 @@ fn ports_span(root: &Node, service: &str) -> Span {
 }
 
 /// The `ports` entry of `service` that publishes `port` (with its index), or the list itself.
-fn port_entry(root: &Node, service: &str, port: u16) -> (Span, String) {
+fn port_entry(root: &Node, service: &str, port: u16, protocol: &str) -> (Span, String) {
     let list_path = join(&join("services", service), "ports");
     let items = root
         .get("services")
@@ -204,7 +227,11 @@ fn port_entry(root: &Node, service: &str, port: u16) -> (Span, String) {
     for (i, item) in entries.iter().enumerate() {
         let publishes = match item.as_str() {
             // Short syntax: the published part is before the last `:`; it may be a range.
-            Some(text) => text.rsplit_once(':').is_some_and(|(front, _)| {
+            Some(text) => text.rsplit_once(':').is_some_and(|(front, back)| {
+                let proto = back.split_once('/').map_or("tcp", |(_, p)| p);
+                if !proto.eq_ignore_ascii_case(protocol) {
+                    return false;
+                }
                 let published = front.rsplit(':').next().unwrap_or("");
                 match published.split_once('-') {
                     Some((lo, hi)) => {
@@ -214,10 +241,13 @@ fn port_entry(root: &Node, service: &str, port: u16) -> (Span, String) {
                 }
             }),
             None => {
-                item.get("published")
-                    .and_then(Node::as_str)
-                    .and_then(|p| p.parse::<u16>().ok())
-                    == Some(port)
+                let proto = item.get("protocol").and_then(Node::as_str).unwrap_or("tcp");
+                proto.eq_ignore_ascii_case(protocol)
+                    && item
+                        .get("published")
+                        .and_then(Node::as_str)
+                        .and_then(|p| p.parse::<u16>().ok())
+                        == Some(port)
             }
         };
         if publishes {
@@ -231,7 +261,10 @@ fn port_entry(root: &Node, service: &str, port: u16) -> (Span, String) {
 /// services cannot both have it.
 fn published_ports(cx: &mut Cx, root: &Node, services: &BTreeMap<String, Decoded>) {
     let mut owners: BTreeMap<(u16, &str, Option<std::net::IpAddr>), &str> = BTreeMap::new();
+    // One clash per pair of services is enough to act on (ranges would repeat it per port).
+    let mut reported: BTreeSet<(&str, &str)> = BTreeSet::new();
     for (name, d) in services {
+        let mut warned = false;
         for port in &d.spec.ports {
             let Some(published) = port.published else {
                 continue;
@@ -239,7 +272,10 @@ fn published_ports(cx: &mut Cx, root: &Node, services: &BTreeMap<String, Decoded
             let key = (published, port.protocol.as_str(), port.host_ip);
             match owners.get(&key) {
                 Some(owner) if owner != name => {
-                    let (span, path) = port_entry(root, name, published);
+                    if !reported.insert((name.as_str(), owner)) {
+                        continue;
+                    }
+                    let (span, path) = port_entry(root, name, published, port.protocol.as_str());
                     cx.error(
                         span,
                         &path,
@@ -253,7 +289,8 @@ fn published_ports(cx: &mut Cx, root: &Node, services: &BTreeMap<String, Decoded
                     owners.insert(key, name);
                 }
             }
-            if port.mode == PortMode::Host
+            if !warned
+                && port.mode == PortMode::Host
                 && matches!(d.spec.deploy.mode, ServiceMode::Replicated { replicas } if replicas > 1)
                 && d.spec.deploy.placement.max_replicas_per_node != Some(1)
             {
@@ -262,6 +299,7 @@ fn published_ports(cx: &mut Cx, root: &Node, services: &BTreeMap<String, Decoded
                     &join(&join("services", name), "ports"),
                     format!("host-mode port {published} with several replicas: two replicas on one node would clash; set `deploy.placement.max_replicas_per_node: 1`"),
                 );
+                warned = true;
             }
         }
     }
@@ -275,9 +313,10 @@ fn fixed_identities(cx: &mut Cx, root: &Node, services: &BTreeMap<String, Decode
             d.spec.deploy.mode,
             ServiceMode::Replicated { replicas: 0 | 1 }
         );
-        let service = root.get("services").and_then(|s| s.get(name));
+        // Found only when there is something to report: a lookup by name is a linear scan.
+        let service = || root.get("services").and_then(|s| s.get(name));
         if let Some(cn) = &d.spec.container_name {
-            let span = service
+            let span = service()
                 .and_then(|s| s.get("container_name"))
                 .map_or(Span::default(), |n| n.span);
             let path = join(&join("services", name), "container_name");
@@ -293,7 +332,7 @@ fn fixed_identities(cx: &mut Cx, root: &Node, services: &BTreeMap<String, Decode
             }
         }
         if !single && d.spec.networks.values().any(|n| n.ipv4_address.is_some()) {
-            let span = service
+            let span = service()
                 .and_then(|s| s.get("networks"))
                 .map_or(Span::default(), |n| n.span);
             cx.error(
