@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use skiff_api::{Duration, ServiceSpec};
+use skiff_api::{Deploy, Duration, MountSpec, ServiceSpec};
 
 use crate::decode::{index, join, Cx, Fields, Schema};
 use crate::deploy::{self, Legacy};
@@ -105,6 +105,61 @@ const SERVICE: Schema = Schema {
     unsupported: crate::unsupported::SERVICE_KEYS,
 };
 
+/// `volumes` and `tmpfs`, in that order; named volumes are recorded as references.
+fn service_mounts(
+    cx: &mut Cx,
+    f: &Fields,
+    path: &str,
+    scx: &ServiceContext,
+    at: Span,
+    refs: &mut Vec<Reference>,
+) -> Vec<MountSpec> {
+    let p = |k: &str| join(path, k);
+    let mcx = mounts::MountContext {
+        project_dir: dir_of(scx, at),
+        home: scx.home,
+    };
+    let mut specs = f
+        .get("volumes")
+        .map(|n| mounts::volumes(cx, n, &p("volumes"), &mcx))
+        .unwrap_or_default();
+    if let Some(volumes) = f.get("volumes").and_then(Node::as_seq) {
+        for (i, item) in volumes.iter().enumerate() {
+            if let Some(name) = named_volume_source(item) {
+                refs.push(Reference {
+                    kind: "volume",
+                    name,
+                    span: item.span,
+                    path: index(&p("volumes"), i),
+                });
+            }
+        }
+    }
+    if let Some(n) = f.get("tmpfs") {
+        specs.extend(mounts::tmpfs(cx, n, &p("tmpfs")));
+    }
+    specs
+}
+
+/// `deploy`, with the legacy keys folded in and `restart` applied unless `deploy` has its own.
+fn service_deploy(cx: &mut Cx, f: &Fields, path: &str) -> Option<Deploy> {
+    let p = |k: &str| join(path, k);
+    let legacy = Legacy::read(cx, f, path);
+    let deploy = deploy::decode(cx, f.get("deploy"), &p("deploy"), legacy);
+    let restart = f.get("restart").and_then(|n| restart(cx, n, &p("restart")));
+    let mut deploy = deploy?;
+    if let Some(policy) = restart {
+        // `deploy.restart_policy` is the Swarm-era spelling and wins when both are given.
+        if f.get("deploy")
+            .and_then(|d| d.get("restart_policy"))
+            .is_none_or(|n| n.kind == Kind::Null)
+        {
+            deploy.restart_policy = policy;
+        }
+    }
+    Some(deploy)
+}
+
 /// Decodes `services.<name>`. Returns `None` when the service is too broken to describe (its
 /// problems are recorded in `cx` either way).
 pub(crate) fn decode(
@@ -138,43 +193,8 @@ pub(crate) fn decode(
     let secrets = grants(cx, f.get("secrets"), &p("secrets"), "secret", &mut refs);
     let configs = grants(cx, f.get("configs"), &p("configs"), "config", &mut refs);
 
-    let mcx = mounts::MountContext {
-        project_dir: dir_of(scx, node.span),
-        home: scx.home,
-    };
-    let mut mount_specs = f
-        .get("volumes")
-        .map(|n| mounts::volumes(cx, n, &p("volumes"), &mcx))
-        .unwrap_or_default();
-    if let Some(volumes) = f.get("volumes").and_then(Node::as_seq) {
-        for (i, item) in volumes.iter().enumerate() {
-            if let Some(name) = named_volume_source(item) {
-                refs.push(Reference {
-                    kind: "volume",
-                    name,
-                    span: item.span,
-                    path: index(&p("volumes"), i),
-                });
-            }
-        }
-    }
-    if let Some(n) = f.get("tmpfs") {
-        mount_specs.extend(mounts::tmpfs(cx, n, &p("tmpfs")));
-    }
-
-    let legacy = Legacy::read(cx, &f, path);
-    let deploy = deploy::decode(cx, f.get("deploy"), &p("deploy"), legacy);
-    let restart = f.get("restart").and_then(|n| restart(cx, n, &p("restart")));
-    let mut deploy = deploy?;
-    if let Some(policy) = restart {
-        // `deploy.restart_policy` is the Swarm-era spelling and wins when both are given.
-        if f.get("deploy")
-            .and_then(|d| d.get("restart_policy"))
-            .is_none_or(|n| n.kind == Kind::Null)
-        {
-            deploy.restart_policy = policy;
-        }
-    }
+    let mount_specs = service_mounts(cx, &f, path, scx, node.span, &mut refs);
+    let deploy = service_deploy(cx, &f, path)?;
 
     let spec = ServiceSpec {
         image: image.unwrap_or_default(),
