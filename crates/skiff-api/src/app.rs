@@ -170,6 +170,22 @@ pub struct Deploy {
     pub labels: BTreeMap<String, String>,
 }
 
+impl Default for Deploy {
+    /// One replica with Swarm's defaults for restarts, updates and rollbacks.
+    fn default() -> Self {
+        Self {
+            mode: ServiceMode::Replicated { replicas: 1 },
+            resources: Resources::default(),
+            restart_policy: RestartPolicy::default(),
+            placement: Placement::default(),
+            update_config: UpdateConfig::default_update(),
+            rollback_config: UpdateConfig::default_rollback(),
+            endpoint_mode: EndpointMode::default(),
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
 /// Replicated or global.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]

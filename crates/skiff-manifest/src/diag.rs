@@ -131,14 +131,15 @@ pub(crate) fn did_you_mean<'a>(
     if word.len() > MAX_LEN {
         return None;
     }
+    let word = word.to_ascii_lowercase();
     let mut best: Option<(&str, f64)> = None;
     for c in candidates {
         if c.len() > MAX_LEN || c.len().abs_diff(word.len()) > 3 {
             continue;
         }
-        let score = strsim::jaro_winkler(&word.to_ascii_lowercase(), c);
-        let close_edit =
-            strsim::damerau_levenshtein(&word.to_ascii_lowercase(), c) <= 2 && c.len() > 2;
+        let lower = c.to_ascii_lowercase();
+        let score = strsim::jaro_winkler(&word, &lower);
+        let close_edit = strsim::damerau_levenshtein(&word, &lower) <= 2 && c.len() > 2;
         if (score >= 0.85 || close_edit) && best.is_none_or(|(_, s)| score > s) {
             best = Some((c, score));
         }

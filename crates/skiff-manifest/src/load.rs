@@ -27,22 +27,7 @@ pub(crate) fn resolve(dir: &Path, file: &str) -> PathBuf {
     } else {
         dir.join(file)
     };
-    let mut out = PathBuf::new();
-    for c in joined.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    if out.as_os_str().is_empty() {
-        out.push(".");
-    }
-    out
+    PathBuf::from(crate::mounts::clean(&joined.to_string_lossy()))
 }
 
 /// State shared by the files of one load.

@@ -671,3 +671,40 @@ fn list_items_are_located_one_by_one() {
         ]
     );
 }
+
+#[test]
+fn a_broken_deploy_does_not_hide_the_services_other_problems() {
+    let errs = errors("services:\n  web:\n    image: x\n    deploy: {replica: 2}\n    networks: [frontend]\n    cap_add: [NET_ADMN]\n");
+    assert_eq!(
+        errs,
+        [
+            "/app/compose.yaml:4:14: error: services.web.deploy.replica: unknown key `replica`; did you mean `replicas`?",
+            "/app/compose.yaml:5:16: error: services.web.networks[0]: network `frontend` is not defined; declare it under the top-level `networks:`",
+            "/app/compose.yaml:6:15: error: services.web.cap_add[0]: unknown capability `NET_ADMN`; did you mean `NET_ADMIN`?",
+        ]
+    );
+}
+
+#[test]
+fn secret_targets_and_working_dirs_stay_inside_the_container_paths_they_name() {
+    let errs = errors("services:\n  web:\n    image: x\n    working_dir: /srv/../..\n    secrets: [{source: s, target: ../../etc/shadow}]\nsecrets:\n  s: {file: s.txt}\n");
+    assert_eq!(
+        errs,
+        [
+            "/app/compose.yaml:4:18: error: services.web.working_dir: `/srv/../..` is not an absolute path in the container without `..`; write one such as `/srv`",
+            "/app/compose.yaml:5:15: error: services.web.secrets[0]: `/run/secrets/../../etc/shadow` has a `..` component: write the container path without it, such as `/etc/shadow`",
+        ]
+    );
+}
+
+#[test]
+fn paths_above_the_root_stay_at_the_root() {
+    assert_eq!(
+        crate::load::resolve(std::path::Path::new("/app"), "../../../etc/hosts"),
+        std::path::PathBuf::from("/etc/hosts")
+    );
+    assert_eq!(
+        crate::load::resolve(std::path::Path::new("/app/x"), "./a/../b"),
+        std::path::PathBuf::from("/app/x/b")
+    );
+}

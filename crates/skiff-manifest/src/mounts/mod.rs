@@ -169,7 +169,7 @@ fn volume_name(cx: &mut Cx, span: Span, p: &str, name: &str) -> Option<String> {
 }
 
 /// Checks and normalizes a container path: absolute, no `..`, not the root itself.
-fn container_path(text: &str) -> Result<String, String> {
+pub(crate) fn container_path(text: &str) -> Result<String, String> {
     if text.is_empty() {
         return Err("the container path is empty: write an absolute path such as `/data`".into());
     }
@@ -196,7 +196,7 @@ fn container_path(text: &str) -> Result<String, String> {
 
 /// Folds `.`, `..`, repeated and trailing slashes out of a path without touching the disk, as
 /// Go's `filepath.Clean` (and so Compose) does: `..` at the root stays at the root.
-fn clean(path: &str) -> String {
+pub(crate) fn clean(path: &str) -> String {
     let absolute = path.starts_with('/');
     let mut parts: Vec<&str> = Vec::new();
     for c in path.split('/') {

@@ -169,7 +169,6 @@ pub(crate) fn decode(
     scx: &ServiceContext,
 ) -> Option<Decoded> {
     let f = cx.fields(node, path, &SERVICE)?;
-    let errors_before = cx.error_count();
     let mut refs = Vec::new();
     let p = |k: &str| join(path, k);
 
@@ -194,7 +193,8 @@ pub(crate) fn decode(
     let configs = grants(cx, f.get("configs"), &p("configs"), "config", &mut refs);
 
     let mount_specs = service_mounts(cx, &f, path, scx, node.span, &mut refs);
-    let deploy = service_deploy(cx, &f, path)?;
+    // A broken `deploy` is reported; the rest of the service is still read and checked.
+    let deploy = service_deploy(cx, &f, path).unwrap_or_default();
 
     let spec = ServiceSpec {
         image: image.unwrap_or_default(),
@@ -282,8 +282,9 @@ pub(crate) fn decode(
         .get("profiles")
         .and_then(|n| cx.string_list(n, &p("profiles")))
         .unwrap_or_default();
-    let ok = cx.error_count() == errors_before;
-    ok.then_some(Decoded {
+    // Returned even when something was wrong, so that the checks across services still run
+    // on it (every problem at once); the load fails on the errors recorded.
+    Some(Decoded {
         spec,
         refs,
         profiles,

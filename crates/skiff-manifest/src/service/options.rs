@@ -18,15 +18,12 @@ pub(super) fn flag(cx: &mut Cx, f: &Fields, path: &str, key: &str) -> bool {
 
 pub(super) fn absolute(cx: &mut Cx, node: &Node, path: &str) -> Option<String> {
     let dir = cx.non_empty(node, path)?;
-    if !dir.starts_with('/') {
-        cx.error(
-            node.span,
-            path,
-            format!("`{dir}` is not an absolute path in the container; start it with `/`"),
-        );
+    if !dir.starts_with('/') || dir.split('/').any(|c| c == "..") {
+        let message = format!("`{dir}` is not an absolute path in the container without `..`; write one such as `/srv`");
+        cx.error(node.span, path, message);
         return None;
     }
-    Some(dir)
+    Some(crate::mounts::clean(&dir))
 }
 
 pub(super) fn restart(cx: &mut Cx, node: &Node, path: &str) -> Option<RestartPolicy> {

@@ -277,6 +277,14 @@ pub(super) fn grants(
             (_, Some(t)) => t,
             (_, None) => format!("/{source}"),
         };
+        // The target is where a file is written in the container: no way out of its directory.
+        let target = match crate::mounts::container_path(&target) {
+            Ok(t) => t,
+            Err(why) => {
+                cx.error(item.span, &ip, why);
+                continue;
+            }
+        };
         if let Some(first) = targets.get(&target) {
             cx.error(
                 item.span,
