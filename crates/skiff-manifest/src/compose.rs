@@ -22,7 +22,8 @@ pub(crate) struct AppContext<'a> {
     pub services: ServiceContext<'a>,
 }
 
-const TOP: Schema = Schema {
+/// The keys of a compose file's top level.
+pub(crate) const TOP: Schema = Schema {
     known: &[
         "name", "services", "networks", "volumes", "secrets", "configs", "include", "version",
     ],

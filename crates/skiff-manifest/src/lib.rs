@@ -80,6 +80,10 @@ pub struct Options {
     pub profiles: Vec<String>,
     /// Bounds on each document.
     pub limits: yaml::Limits,
+    /// Files under this directory are named relative to it in diagnostics (the CLI passes the
+    /// current directory and absolute files, so that every file has one identity and messages
+    /// still read `compose.yaml:3:5`).
+    pub display_dir: Option<PathBuf>,
 }
 
 impl Options {
@@ -94,6 +98,7 @@ impl Options {
             project_dir: None,
             profiles: Vec::new(),
             limits: yaml::Limits::default(),
+            display_dir: None,
         }
     }
 }

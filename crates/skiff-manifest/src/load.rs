@@ -37,6 +37,8 @@ struct Session<'a> {
     limits: yaml::Limits,
     /// The project directory of each registered file, by file id.
     dirs: Vec<PathBuf>,
+    /// See [`Options::display_dir`].
+    display_dir: Option<&'a Path>,
     /// The files being loaded, outermost first, to tell an include cycle.
     loading: Vec<PathBuf>,
     /// The `x-skiff` entries of the `-f` files, in order, not yet interpolated: each
@@ -45,9 +47,18 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
+    /// How a file is named in messages.
+    fn shown(&self, path: &Path) -> String {
+        self.display_dir
+            .and_then(|d| path.strip_prefix(d).ok())
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+
     /// Registers a file for locations, with the directory its relative paths resolve against.
     fn register(&mut self, path: &Path, dir: &Path) -> FileId {
-        let id = self.cx.add_file(path.display().to_string());
+        let id = self.cx.add_file(self.shown(path));
         self.dirs.push(dir.to_path_buf());
         id
     }
@@ -75,6 +86,7 @@ pub fn load(options: &Options, loader: &dyn Loader) -> Result<Loaded, Diagnostic
         loader,
         limits: options.limits,
         dirs: Vec::new(),
+        display_dir: options.display_dir.as_deref(),
         loading: Vec::new(),
         xskiff: Vec::new(),
     };
@@ -241,7 +253,7 @@ fn load_file(
         let chain: Vec<String> = s.loading[from..]
             .iter()
             .chain([&path.to_path_buf()])
-            .map(|p| p.display().to_string())
+            .map(|p| s.shown(p))
             .collect();
         s.cx.error(
             whole,
@@ -408,6 +420,10 @@ fn includes(
 }
 
 fn add_included(cx: &mut Cx, root: &mut Node, included: Node, from: &Path) {
+    // Its top level is checked like any file's: a misspelt `servces:` must not vanish.
+    if cx.fields(&included, "", &compose::TOP).is_none() {
+        return;
+    }
     let Kind::Map(sections) = included.kind else {
         return;
     };

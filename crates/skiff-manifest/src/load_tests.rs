@@ -708,3 +708,29 @@ fn paths_above_the_root_stay_at_the_root() {
         std::path::PathBuf::from("/app/x/b")
     );
 }
+
+#[test]
+fn an_included_files_top_level_is_checked() {
+    let loader = MemoryLoader::new()
+        .with(
+            "/app/compose.yaml",
+            "include: [db.yaml]\nservices:\n  web: {image: x}\n",
+        )
+        .with("/app/db.yaml", "servces:\n  db: {image: y}\n");
+    let errs = errors_with(&options(&["compose.yaml"]), &loader);
+    assert_eq!(
+        errs,
+        ["/app/db.yaml:1:1: error: servces: unknown key `servces`; did you mean `services`?"]
+    );
+}
+
+#[test]
+fn override_files_merge_ports_and_volumes_by_their_normalized_keys() {
+    let loader = MemoryLoader::new()
+        .with("/app/base.yaml", "services:\n  web:\n    image: x\n    ports: ['8080:80/UDP']\n    volumes: ['/a:/data/']\n")
+        .with("/app/over.yaml", "services:\n  web:\n    ports: [{target: 80, published: 8080, protocol: udp}]\n    volumes: ['/b:/data']\n");
+    let app = load(&options(&["base.yaml", "over.yaml"]), &loader).unwrap();
+    let web = &app.spec.services["web"];
+    assert_eq!(web.ports.len(), 1);
+    assert!(matches!(&web.mounts[..], [MountSpec::Bind { source, .. }] if source == "/b"));
+}

@@ -388,10 +388,10 @@ fn item_key(item: &Node, key: ItemKey) -> Option<String> {
         (ItemKey::Text | ItemKey::EnvFile, Kind::Scalar(s)) => Some(s.text.clone()),
         (ItemKey::EnvFile, Kind::Map(_)) => field("path").map(str::to_owned),
         // `source:target[:mode]`, or the lone `target` of an anonymous volume.
-        (ItemKey::Volume, Kind::Scalar(s)) => {
-            Some(s.text.split(':').nth(1).unwrap_or(&s.text).to_owned())
-        }
-        (ItemKey::Volume, Kind::Map(_)) => field("target").map(str::to_owned),
+        (ItemKey::Volume, Kind::Scalar(s)) => Some(crate::mounts::clean(
+            s.text.split(':').nth(1).unwrap_or(&s.text),
+        )),
+        (ItemKey::Volume, Kind::Map(_)) => field("target").map(crate::mounts::clean),
         (ItemKey::Secret | ItemKey::Config, Kind::Scalar(s)) => Some(mount_path(key, &s.text)),
         (ItemKey::Secret | ItemKey::Config, Kind::Map(_)) => field("target")
             .or_else(|| field("source"))
@@ -404,13 +404,12 @@ fn item_key(item: &Node, key: ItemKey) -> Option<String> {
 /// so that `- db_password` and `{source: db_password, target: /run/secrets/db_password}` are
 /// the same mount, as in compose-go.
 fn mount_path(key: ItemKey, name: &str) -> String {
-    if name.starts_with('/') {
-        return name.to_owned();
-    }
-    match key {
+    let path = match key {
+        _ if name.starts_with('/') => name.to_owned(),
         ItemKey::Secret => format!("/run/secrets/{name}"),
         _ => format!("/{name}"),
-    }
+    };
+    crate::mounts::clean(&path)
 }
 
 /// A port's binding as `[ip:]published:target/protocol`, the same for `"127.0.0.1:80:80"` and
@@ -435,6 +434,8 @@ fn port_key(item: &Node) -> Option<String> {
         }
         _ => return None,
     };
+    // Protocols are case-insensitive, as the decoder reads them.
+    let protocol = protocol.to_ascii_lowercase();
     Some(if ip.is_empty() {
         format!("{published}:{target}/{protocol}")
     } else {

@@ -313,7 +313,7 @@ fn environment(
         let p = join(path, "environment");
         for (key, value, span) in cx.dict(n, &p).unwrap_or_default() {
             if !names::is_env_name(&key) {
-                cx.error(span, &join(&p, &key), format!("`{key}` is not a valid variable name (letters, digits and `_`, not starting with a digit)"));
+                cx.error(span, &join(&p, &key), format!("`{key}` is not a valid variable name (letters, digits, `_`, `.` and `-`, starting with a letter or `_`)"));
                 continue;
             }
             // A name without a value passes the variable through from the applying shell; when
@@ -357,13 +357,13 @@ fn env_files(
                     .get("format")
                     .and_then(|n| cx.string(n, &join(&p, "format")))
                 {
-                    if format != "raw" && !format.is_empty() {
+                    if !format.is_empty() {
+                        // Compose's `raw` (values taken literally) is not implemented: refusing
+                        // it beats reading the file in another syntax than the one asked for.
                         cx.error(
                             item.span,
                             &join(&p, "format"),
-                            format!(
-                                "unknown env file format `{format}`; leave it out or use `raw`"
-                            ),
+                            format!("env file format `{format}` is not supported; leave `format` out to read the file as a .env file"),
                         );
                     }
                 }

@@ -87,14 +87,20 @@ fn options(args: &Args) -> anyhow::Result<Options> {
     } else {
         args.files.clone()
     };
-    // The manifest crate cannot know the current directory, so everything it resolves paths
-    // against is made absolute here: secrets' `file:`s come out absolute, and the project gets
-    // its directory's name. The compose files keep the names the operator gave, for messages.
+    // The manifest crate cannot know the current directory, so every path it gets is made
+    // absolute here: each file has one identity (an include cycle through `-f a.yaml` is seen at
+    // once), secrets' `file:`s come out absolute, and the project gets its directory's name.
+    // Diagnostics still name files relative to the current directory.
     let dir = args
         .project_directory
         .as_deref()
         .unwrap_or_else(|| files[0].parent().unwrap_or(Path::new("")));
-    let mut options = Options::new(files.iter().cloned());
+    let files = files
+        .iter()
+        .map(|f| absolute(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut options = Options::new(files);
+    options.display_dir = Some(absolute(Path::new("."))?);
     options.project_dir = Some(absolute(dir)?);
     options.env_files = args
         .env_files
@@ -279,7 +285,8 @@ mod tests {
     fn paths_the_manifest_crate_resolves_against_are_absolute() {
         let cwd = std::env::current_dir().unwrap();
         let o = options(&parse(&["-f", "app/compose.yaml", "--env-file", "a.env"])).unwrap();
-        assert_eq!(o.files, [PathBuf::from("app/compose.yaml")]);
+        assert_eq!(o.files, [cwd.join("app/compose.yaml")]);
+        assert_eq!(o.display_dir, Some(cwd.clone()));
         assert_eq!(o.project_dir, Some(cwd.join("app")));
         assert_eq!(o.env_files, [cwd.join("a.env")]);
         let o = options(&parse(&["-f", "compose.yaml", "--env", "prod"])).unwrap();
