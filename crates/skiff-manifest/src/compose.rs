@@ -123,17 +123,6 @@ fn networks(cx: &mut Cx, node: &Node, acx: &AppContext) -> BTreeMap<String, Netw
         ],
         unsupported: &[("driver_opts", "Skiff's networks take no driver options")],
     };
-    const IPAM: Schema = Schema {
-        known: &["driver", "config"],
-        unsupported: &[("options", "IPAM options are not supported")],
-    };
-    const POOL: Schema = Schema {
-        known: &["subnet", "gateway"],
-        unsupported: &[
-            ("ip_range", "containers get addresses from the whole subnet"),
-            ("aux_addresses", "auxiliary addresses are not supported"),
-        ],
-    };
     let mut out = BTreeMap::new();
     for e in cx.map(node, "networks").unwrap_or_default() {
         let p = join("networks", &e.key);
@@ -182,70 +171,88 @@ fn networks(cx: &mut Cx, node: &Node, acx: &AppContext) -> BTreeMap<String, Netw
             );
         }
         if let Some(ipam) = f.get("ipam") {
-            let ip = join(&p, "ipam");
-            if let Some(i) = cx.fields(ipam, &ip, &IPAM) {
-                if let Some(d) = i
-                    .get("driver")
-                    .and_then(|n| cx.string(n, &join(&ip, "driver")))
-                {
-                    if d != "default" {
-                        cx.error(
-                            ipam.span,
-                            &join(&ip, "driver"),
-                            format!("IPAM driver `{d}` is not supported; leave it out"),
-                        );
-                    }
-                }
-                let cp = join(&ip, "config");
-                for (k, pool) in i
-                    .get("config")
-                    .and_then(|n| cx.seq(n, &cp))
-                    .unwrap_or_default()
-                    .iter()
-                    .enumerate()
-                {
-                    let pp = index(&cp, k);
-                    let Some(pf) = cx.fields(pool, &pp, &POOL) else {
-                        continue;
-                    };
-                    let Some(subnet) = pf
-                        .get("subnet")
-                        .and_then(|n| cx.string(n, &join(&pp, "subnet")))
-                    else {
-                        cx.error(
-                            pool.span,
-                            &pp,
-                            "an address pool needs a `subnet` such as 10.20.0.0/24",
-                        );
-                        continue;
-                    };
-                    if !is_ipv4_cidr(&subnet) {
-                        cx.error(
-                            pool.span,
-                            &join(&pp, "subnet"),
-                            format!("`{subnet}` is not an IPv4 CIDR such as 10.20.0.0/24"),
-                        );
-                        continue;
-                    }
-                    let gateway = pf.get("gateway").and_then(|n| {
-                        let text = cx.string(n, &join(&pp, "gateway"))?;
-                        text.parse()
-                            .map_err(|_| {
-                                cx.error(
-                                    n.span,
-                                    &join(&pp, "gateway"),
-                                    format!("`{text}` is not an IP address"),
-                                )
-                            })
-                            .ok()
-                    });
-                    net.subnets.push(Subnet { subnet, gateway });
-                }
-            }
+            net.subnets = self::ipam(cx, ipam, &join(&p, "ipam"));
         }
         out.insert(e.key.clone(), net);
     }
     out
+}
+
+/// A network's `ipam`: the default driver only, and its address pools.
+fn ipam(cx: &mut Cx, node: &Node, path: &str) -> Vec<Subnet> {
+    const IPAM: Schema = Schema {
+        known: &["driver", "config"],
+        unsupported: &[("options", "IPAM options are not supported")],
+    };
+    const POOL: Schema = Schema {
+        known: &["subnet", "gateway"],
+        unsupported: &[
+            ("ip_range", "containers get addresses from the whole subnet"),
+            ("aux_addresses", "auxiliary addresses are not supported"),
+        ],
+    };
+    let mut subnets = Vec::new();
+    let Some(i) = cx.fields(node, path, &IPAM) else {
+        return subnets;
+    };
+    if let Some(d) = i
+        .get("driver")
+        .and_then(|n| cx.string(n, &join(path, "driver")))
+    {
+        if d != "default" {
+            cx.error(
+                node.span,
+                &join(path, "driver"),
+                format!("IPAM driver `{d}` is not supported; leave it out"),
+            );
+        }
+    }
+    let cp = join(path, "config");
+    for (k, pool) in i
+        .get("config")
+        .and_then(|n| cx.seq(n, &cp))
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let pp = index(&cp, k);
+        let Some(pf) = cx.fields(pool, &pp, &POOL) else {
+            continue;
+        };
+        let Some(subnet) = pf
+            .get("subnet")
+            .and_then(|n| cx.string(n, &join(&pp, "subnet")))
+        else {
+            cx.error(
+                pool.span,
+                &pp,
+                "an address pool needs a `subnet` such as 10.20.0.0/24",
+            );
+            continue;
+        };
+        if !is_ipv4_cidr(&subnet) {
+            cx.error(
+                pool.span,
+                &join(&pp, "subnet"),
+                format!("`{subnet}` is not an IPv4 CIDR such as 10.20.0.0/24"),
+            );
+            continue;
+        }
+        let gateway = pf.get("gateway").and_then(|n| {
+            let text = cx.string(n, &join(&pp, "gateway"))?;
+            let parsed = text.parse().ok();
+            if parsed.is_none() {
+                cx.error(
+                    n.span,
+                    &join(&pp, "gateway"),
+                    format!("`{text}` is not an IP address"),
+                );
+            }
+            parsed
+        });
+        subnets.push(Subnet { subnet, gateway });
+    }
+    subnets
 }
 
 fn is_ipv4_cidr(s: &str) -> bool {

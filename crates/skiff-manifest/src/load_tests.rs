@@ -734,3 +734,24 @@ fn override_files_merge_ports_and_volumes_by_their_normalized_keys() {
     assert_eq!(web.ports.len(), 1);
     assert!(matches!(&web.mounts[..], [MountSpec::Bind { source, .. }] if source == "/b"));
 }
+
+#[test]
+fn network_address_pools_are_read_and_checked() {
+    let app = ok("services:\n  a: {image: x, networks: [n]}\nnetworks:\n  n:\n    ipam:\n      config: [{subnet: 10.20.0.0/24, gateway: 10.20.0.1}]\n");
+    assert_eq!(
+        app.spec.networks["n"].subnets,
+        [Subnet {
+            subnet: "10.20.0.0/24".into(),
+            gateway: Some("10.20.0.1".parse().unwrap())
+        }]
+    );
+    let errs = errors("services:\n  a: {image: x, networks: [n]}\nnetworks:\n  n:\n    ipam:\n      driver: calico\n      config: [{subnet: 10.20.0.0}, {subnet: 10.0.0.0/8, gateway: nope}]\n");
+    assert_eq!(
+        errs,
+        [
+            "/app/compose.yaml:6:7: error: networks.n.ipam.driver: IPAM driver `calico` is not supported; leave it out",
+            "/app/compose.yaml:7:16: error: networks.n.ipam.config[0].subnet: `10.20.0.0` is not an IPv4 CIDR such as 10.20.0.0/24",
+            "/app/compose.yaml:7:67: error: networks.n.ipam.config[1].gateway: `nope` is not an IP address",
+        ]
+    );
+}

@@ -177,15 +177,6 @@ impl Node {
             Kind::Map(_) => "a mapping",
         }
     }
-
-    /// How many nodes this tree holds (itself included).
-    pub fn size(&self) -> usize {
-        1 + match &self.kind {
-            Kind::Null | Kind::Scalar(_) => 0,
-            Kind::Seq(items) => items.iter().map(Node::size).sum(),
-            Kind::Map(entries) => entries.iter().map(|e| 1 + e.value.size()).sum(),
-        }
-    }
 }
 
 /// Parses one YAML document. An empty document is a null node.
