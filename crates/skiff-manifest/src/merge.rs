@@ -51,10 +51,6 @@ enum Rule {
     Unique { key: ItemKey, one_or_many: bool },
     /// `networks` and `depends_on`: a list of names is a mapping with default values.
     Attach(Attach),
-    /// Options merge only when both files name the same driver.
-    Logging,
-    /// `build: ./dir` is `build: {context: ./dir}`.
-    Build,
 }
 
 /// Where a list item of a "dict or list" field splits into key and value.
@@ -107,28 +103,22 @@ fn rule(path: &[String]) -> Rule {
         ["services", _, "command" | "entrypoint"]
         | ["services", _, "healthcheck", "test"]
         | ["services", _, "ulimits", _] => Rule::Replace,
-        ["services", _, "environment" | "labels" | "sysctls" | "annotations"]
+        ["services", _, "environment" | "labels" | "sysctls"]
         | ["services", _, "deploy", "labels"]
-        | ["services", _, "build", "args" | "labels" | "additional_contexts"]
         | ["networks" | "volumes" | "secrets" | "configs", _, "labels"] => {
             Rule::Dict(Split::Equals)
         }
-        ["services", _, "extra_hosts"] | ["services", _, "build", "extra_hosts"] => {
-            Rule::Dict(Split::Host)
-        }
+        ["services", _, "extra_hosts"] => Rule::Dict(Split::Host),
         ["services", _, "ports"] => unique(ItemKey::Port, false),
-        ["services", _, "volumes" | "devices"] => unique(ItemKey::Volume, false),
+        ["services", _, "volumes"] => unique(ItemKey::Volume, false),
         ["services", _, "secrets"] => unique(ItemKey::Secret, false),
         ["services", _, "configs"] => unique(ItemKey::Config, false),
-        ["services", _, "expose" | "cap_add" | "cap_drop" | "profiles" | "links"]
-        | ["services", _, "networks", _, "aliases" | "link_local_ips"]
-        | ["services", _, "build", "tags" | "platforms"] => unique(ItemKey::Text, false),
-        ["services", _, "dns" | "dns_search" | "dns_opt" | "tmpfs"] => unique(ItemKey::Text, true),
+        ["services", _, "expose" | "cap_add" | "cap_drop" | "profiles"]
+        | ["services", _, "networks", _, "aliases"] => unique(ItemKey::Text, false),
+        ["services", _, "dns" | "dns_search" | "tmpfs"] => unique(ItemKey::Text, true),
         ["services", _, "env_file"] => unique(ItemKey::EnvFile, true),
         ["services", _, "networks"] => Rule::Attach(Attach::Network),
         ["services", _, "depends_on"] => Rule::Attach(Attach::Dependency),
-        ["services", _, "logging"] => Rule::Logging,
-        ["services", _, "build"] => Rule::Build,
         _ => Rule::Default,
     }
 }
@@ -151,15 +141,6 @@ fn merge_value(base: Node, over: Node, path: &mut Vec<String>) -> Node {
         Rule::Dict(split) => merge_dict(base, over, split),
         Rule::Unique { key, one_or_many } => merge_unique(base, over, key, one_or_many),
         Rule::Attach(attach) => merge_attached(base, over, attach, path),
-        Rule::Logging if drivers_differ(&base, &over) => clean(over),
-        Rule::Build
-            if matches!(
-                (&base.kind, &over.kind),
-                (Kind::Map(_), _) | (_, Kind::Map(_))
-            ) =>
-        {
-            merge_default(build_map(base), build_map(over), path)
-        }
         _ => merge_default(base, over, path),
     }
 }
@@ -500,27 +481,6 @@ fn attach_entries(node: Node, attach: Attach) -> Vec<Entry> {
         });
     }
     out
-}
-
-/// Whether both `logging` mappings name a driver and the drivers differ, in which case the
-/// earlier driver's options mean nothing to the later one.
-fn drivers_differ(base: &Node, over: &Node) -> bool {
-    let driver = |node: &Node| node.get("driver").and_then(Node::as_str).map(str::to_owned);
-    matches!((driver(base), driver(over)), (Some(a), Some(b)) if a != b)
-}
-
-/// `build: ./dir` as `build: {context: ./dir}`, so that it merges with a long-form `build`.
-fn build_map(node: Node) -> Node {
-    if !matches!(node.kind, Kind::Scalar(_)) {
-        return node;
-    }
-    let span = node.span;
-    let context = Entry {
-        key: "context".to_owned(),
-        key_span: span,
-        value: node,
-    };
-    Node::new(span, Kind::Map(vec![context]))
 }
 
 /// An entry taken from `over` as it is.

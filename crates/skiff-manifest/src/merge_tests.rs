@@ -170,9 +170,6 @@ fn every_dict_or_list_field_merges_as_a_mapping() {
         "services.s.labels",
         "services.s.deploy.labels",
         "services.s.sysctls",
-        "services.s.annotations",
-        "services.s.build.args",
-        "services.s.build.labels",
         "networks.n.labels",
         "volumes.v.labels",
         "secrets.x.labels",
@@ -397,39 +394,6 @@ fn tags_in_the_first_file_mean_nothing() {
     assert_eq!(
         render(&single),
         render(&file("services: {web: {image: a, ports: ['80']}}\n", 9))
-    );
-}
-
-#[test]
-fn logging_options_merge_only_for_the_same_driver() {
-    assert_merge(
-        "services: {web: {logging: {driver: json-file, options: {max-size: 1m}}}}\n",
-        "services: {web: {logging: {driver: json-file, options: {max-file: '3'}}}}\n",
-        "services: {web: {logging: {driver: json-file, options: {max-size: 1m, max-file: '3'}}}}\n",
-    );
-    assert_merge(
-        "services: {web: {logging: {driver: json-file, options: {max-size: 1m}}}}\n",
-        "services: {web: {logging: {driver: syslog, options: {tag: web}}}}\n",
-        "services: {web: {logging: {driver: syslog, options: {tag: web}}}}\n",
-    );
-    assert_merge(
-        "services: {web: {logging: {driver: json-file, options: {max-size: 1m}}}}\n",
-        "services: {web: {logging: {options: {max-size: 2m}}}}\n",
-        "services: {web: {logging: {driver: json-file, options: {max-size: 2m}}}}\n",
-    );
-}
-
-#[test]
-fn a_build_string_is_its_context() {
-    assert_merge(
-        "services: {web: {build: ./app}}\n",
-        "services: {web: {build: {dockerfile: Dockerfile.dev, args: [A=1]}}}\n",
-        "services: {web: {build: {context: ./app, dockerfile: Dockerfile.dev, args: [A=1]}}}\n",
-    );
-    assert_merge(
-        "services: {web: {build: {context: ., args: {A: 1}}}}\n",
-        "services: {web: {build: ./other}}\n",
-        "services: {web: {build: {context: ./other, args: {A: 1}}}}\n",
     );
 }
 
