@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use skiff_api::{AppSpec, NetworkSpec, PortMode, ServiceMode};
 
 use crate::decode::{join, Cx};
-use crate::service::Decoded;
+use crate::service::{Decoded, RefKind};
 use crate::yaml::{Node, Span};
 
 /// Most undefined references per load that get a "did you mean".
@@ -24,7 +24,7 @@ pub(crate) fn check(
     let uses_default = services.values().any(|d| {
         d.refs
             .iter()
-            .any(|r| r.kind == "network" && r.name == "default")
+            .any(|r| r.kind == RefKind::Network && r.name == "default")
     });
     if uses_default && !spec.networks.contains_key("default") {
         let network = NetworkSpec {
@@ -53,14 +53,14 @@ fn references(
     for (name, d) in services {
         for r in &d.refs {
             let is_declared = match r.kind {
-                "network" => spec.networks.contains_key(&r.name),
-                "volume" => spec.volumes.contains_key(&r.name),
-                "secret" => spec.secrets.contains_key(&r.name),
-                "config" => spec.configs.contains_key(&r.name),
-                _ => services.contains_key(&r.name),
+                RefKind::Network => spec.networks.contains_key(&r.name),
+                RefKind::Volume => spec.volumes.contains_key(&r.name),
+                RefKind::Secret => spec.secrets.contains_key(&r.name),
+                RefKind::Config => spec.configs.contains_key(&r.name),
+                RefKind::Service => services.contains_key(&r.name),
             };
             if is_declared {
-                if r.kind == "service" && r.name == *name {
+                if r.kind == RefKind::Service && r.name == *name {
                     cx.error(
                         r.span,
                         &r.path,
@@ -69,7 +69,7 @@ fn references(
                 }
                 continue;
             }
-            if r.kind == "service" {
+            if r.kind == RefKind::Service {
                 if let Some(profiles) = disabled.get(&r.name) {
                     let required = d
                         .spec
@@ -86,20 +86,20 @@ fn references(
                     continue;
                 }
             }
-            let section = if r.kind == "service" {
+            let section = if r.kind == RefKind::Service {
                 "services".to_owned()
             } else {
-                format!("{}s", r.kind)
+                format!("{}s", r.kind.noun())
             };
             // Suggestions cost a comparison with every declared name: a few are enough.
             suggestions += 1;
             let declared: Vec<&str> = match r.kind {
                 _ if suggestions > MAX_SUGGESTIONS => Vec::new(),
-                "network" => spec.networks.keys().map(String::as_str).collect(),
-                "volume" => spec.volumes.keys().map(String::as_str).collect(),
-                "secret" => spec.secrets.keys().map(String::as_str).collect(),
-                "config" => spec.configs.keys().map(String::as_str).collect(),
-                _ => services.keys().map(String::as_str).collect(),
+                RefKind::Network => spec.networks.keys().map(String::as_str).collect(),
+                RefKind::Volume => spec.volumes.keys().map(String::as_str).collect(),
+                RefKind::Secret => spec.secrets.keys().map(String::as_str).collect(),
+                RefKind::Config => spec.configs.keys().map(String::as_str).collect(),
+                RefKind::Service => services.keys().map(String::as_str).collect(),
             };
             let hint = crate::diag::did_you_mean(&r.name, declared)
                 .map(|near| format!("did you mean `{near}`?"))
@@ -107,7 +107,7 @@ fn references(
             cx.error(
                 r.span,
                 &r.path,
-                format!("{} `{}` is not defined; {hint}", r.kind, r.name),
+                format!("{} `{}` is not defined; {hint}", r.kind.noun(), r.name),
             );
         }
     }

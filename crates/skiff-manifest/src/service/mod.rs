@@ -34,11 +34,39 @@ pub(crate) struct ServiceContext<'a> {
     pub home: Option<&'a str>,
 }
 
+/// What a service refers to by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefKind {
+    /// A network of the app.
+    Network,
+    /// A named volume of the app.
+    Volume,
+    /// A secret of the app.
+    Secret,
+    /// A config of the app.
+    Config,
+    /// Another service (`depends_on`).
+    Service,
+}
+
+impl RefKind {
+    /// The noun for messages: "network", "secret", …
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Network => "network",
+            Self::Volume => "volume",
+            Self::Secret => "secret",
+            Self::Config => "config",
+            Self::Service => "service",
+        }
+    }
+}
+
 /// A name a service refers to, with where it does so, for the cross-service checks.
 #[derive(Debug, Clone)]
 pub(crate) struct Reference {
     /// What it names: "network", "volume", "secret", "config" or "service".
-    pub kind: &'static str,
+    pub kind: RefKind,
     /// The name.
     pub name: String,
     /// Where.
@@ -127,7 +155,7 @@ fn service_mounts(
         for (i, item) in volumes.iter().enumerate() {
             if let Some(name) = named_volume_source(item) {
                 refs.push(Reference {
-                    kind: "volume",
+                    kind: RefKind::Volume,
                     name,
                     span: item.span,
                     path: index(&p("volumes"), i),
@@ -189,8 +217,20 @@ pub(crate) fn decode(
     let networks = networks(cx, &f, path, &mut refs);
     let (depends_on, dep_refs) = depends_on(cx, &f, path);
     refs.extend(dep_refs);
-    let secrets = grants(cx, f.get("secrets"), &p("secrets"), "secret", &mut refs);
-    let configs = grants(cx, f.get("configs"), &p("configs"), "config", &mut refs);
+    let secrets = grants(
+        cx,
+        f.get("secrets"),
+        &p("secrets"),
+        RefKind::Secret,
+        &mut refs,
+    );
+    let configs = grants(
+        cx,
+        f.get("configs"),
+        &p("configs"),
+        RefKind::Config,
+        &mut refs,
+    );
 
     let mount_specs = service_mounts(cx, &f, path, scx, node.span, &mut refs);
     // A broken `deploy` is reported; the rest of the service is still read and checked.

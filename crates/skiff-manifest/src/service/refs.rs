@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use skiff_api::{Dependency, DependencyCondition, FileGrant, ServiceNetwork};
 
-use super::Reference;
+use super::{RefKind, Reference};
 use crate::decode::{index, join, Cx, Fields, Schema};
 use crate::names;
 use crate::yaml::{Kind, Node, Span};
@@ -42,7 +42,7 @@ pub(super) fn networks(
     let Some(node) = f.get("networks") else {
         out.insert("default".to_owned(), ServiceNetwork::default());
         refs.push(Reference {
-            kind: "network",
+            kind: RefKind::Network,
             name: "default".into(),
             span: Span::default(),
             path: p,
@@ -71,7 +71,7 @@ pub(super) fn networks(
     };
     match &node.kind {
         Kind::Seq(items) => {
-            for name in list_references(cx, items, &p, "network", refs) {
+            for name in list_references(cx, items, &p, RefKind::Network, refs) {
                 out.insert(name, ServiceNetwork::default());
             }
         }
@@ -79,7 +79,7 @@ pub(super) fn networks(
             for e in cx.map(node, &p).unwrap_or_default() {
                 let np = join(&p, &e.key);
                 refs.push(Reference {
-                    kind: "network",
+                    kind: RefKind::Network,
                     name: e.key.clone(),
                     span: e.key_span,
                     path: np.clone(),
@@ -127,7 +127,7 @@ fn list_references(
     cx: &mut Cx,
     items: &[Node],
     path: &str,
-    kind: &'static str,
+    kind: RefKind,
     refs: &mut Vec<Reference>,
 ) -> Vec<String> {
     let mut names = Vec::new();
@@ -168,7 +168,7 @@ pub(super) fn depends_on(
     };
     match &node.kind {
         Kind::Seq(items) => {
-            for name in list_references(cx, items, &p, "service", &mut refs) {
+            for name in list_references(cx, items, &p, RefKind::Service, &mut refs) {
                 out.insert(name, started);
             }
         }
@@ -176,7 +176,7 @@ pub(super) fn depends_on(
             for e in cx.map(node, &p).unwrap_or_default() {
                 let dp = join(&p, &e.key);
                 refs.push(Reference {
-                    kind: "service",
+                    kind: RefKind::Service,
                     name: e.key.clone(),
                     span: e.key_span,
                     path: dp.clone(),
@@ -220,7 +220,7 @@ pub(super) fn grants(
     cx: &mut Cx,
     node: Option<&Node>,
     path: &str,
-    kind: &'static str,
+    kind: RefKind,
     refs: &mut Vec<Reference>,
 ) -> Vec<FileGrant> {
     let Some(node) = node else { return Vec::new() };
@@ -245,7 +245,10 @@ pub(super) fn grants(
                     cx.error(
                         item.span,
                         &ip,
-                        format!("a {kind} entry needs a `source` naming one of the app's {kind}s"),
+                        format!(
+                            "a {0} entry needs a `source` naming one of the app's {0}s",
+                            kind.noun()
+                        ),
                     );
                     continue;
                 };
@@ -271,8 +274,8 @@ pub(super) fn grants(
         });
         // Secrets land under /run/secrets (a relative target too); configs at /<name>, as Compose.
         let target = match (kind, target) {
-            ("secret", Some(t)) if !t.starts_with('/') => format!("/run/secrets/{t}"),
-            ("secret", None) => format!("/run/secrets/{source}"),
+            (RefKind::Secret, Some(t)) if !t.starts_with('/') => format!("/run/secrets/{t}"),
+            (RefKind::Secret, None) => format!("/run/secrets/{source}"),
             (_, Some(t)) if !t.starts_with('/') => format!("/{t}"),
             (_, Some(t)) => t,
             (_, None) => format!("/{source}"),
