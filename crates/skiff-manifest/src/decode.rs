@@ -488,6 +488,26 @@ impl Cx {
     }
 }
 
+/// What the readers' unit tests share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::Cx;
+    use crate::yaml::{parse, Limits, Node};
+
+    /// Runs `read` on the YAML `text` as the value at `path`, returning what it read and every
+    /// diagnostic as `file:line:col: error: path: message`.
+    pub(crate) fn run_at<T>(
+        path: &str,
+        text: &str,
+        read: impl FnOnce(&mut Cx, &Node, &str) -> T,
+    ) -> (T, Vec<String>) {
+        let node = parse(text, 0, &Limits::default()).unwrap();
+        let mut cx = Cx::new(&["compose.yaml".to_owned()]);
+        let out = read(&mut cx, &node, path);
+        (out, cx.diags.iter().map(ToString::to_string).collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

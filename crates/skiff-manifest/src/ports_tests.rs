@@ -3,21 +3,7 @@ use std::net::IpAddr;
 use skiff_api::{ExposedPort, PortMode, PortSpec, Protocol};
 
 use super::*;
-use crate::yaml::{parse, Limits};
-
-/// Runs `read` on the YAML `text` as the value at `path`, returning what it read and every
-/// diagnostic as `file:line:col: error: path: message`.
-fn run_at<T>(
-    path: &str,
-    text: &str,
-    read: impl FnOnce(&mut Cx, &Node, &str) -> T,
-) -> (T, Vec<String>) {
-    let node = parse(text, 0, &Limits::default()).unwrap();
-    let files = ["compose.yaml".to_owned()];
-    let mut cx = Cx::new(&files);
-    let out = read(&mut cx, &node, path);
-    (out, cx.diags.iter().map(ToString::to_string).collect())
-}
+use crate::decode::test_support::run_at;
 
 fn run(text: &str) -> (Vec<PortSpec>, Vec<String>) {
     run_at("services.web.ports", text, ports)

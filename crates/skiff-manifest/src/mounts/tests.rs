@@ -3,7 +3,7 @@ use std::path::Path;
 use skiff_api::{ByteSize, MountSpec, Propagation};
 
 use super::*;
-use crate::yaml::{parse, Limits};
+use crate::decode::test_support::run_at;
 
 /// A project in `/srv/app`, for a user whose home is `/home/ann`.
 fn mcx() -> MountContext<'static> {
@@ -11,20 +11,6 @@ fn mcx() -> MountContext<'static> {
         project_dir: Path::new("/srv/app"),
         home: Some("/home/ann"),
     }
-}
-
-/// Runs `read` on the YAML `text` as the value at `path`, returning what it read and every
-/// diagnostic as `file:line:col: error: path: message`.
-fn run_at<T>(
-    path: &str,
-    text: &str,
-    read: impl FnOnce(&mut Cx, &Node, &str) -> T,
-) -> (T, Vec<String>) {
-    let node = parse(text, 0, &Limits::default()).unwrap();
-    let files = ["compose.yaml".to_owned()];
-    let mut cx = Cx::new(&files);
-    let out = read(&mut cx, &node, path);
-    (out, cx.diags.iter().map(ToString::to_string).collect())
 }
 
 fn run_with(text: &str, mcx: &MountContext) -> (Vec<MountSpec>, Vec<String>) {
