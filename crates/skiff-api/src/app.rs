@@ -136,12 +136,18 @@ fn is_false(b: &bool) -> bool {
     !b
 }
 
+/// The stop signal of a service that names none.
+pub const DEFAULT_STOP_SIGNAL: &str = "SIGTERM";
+
+/// The stop grace period of a service that names none.
+pub const DEFAULT_STOP_GRACE_PERIOD: Duration = Duration::from_secs(10);
+
 fn default_stop_signal() -> String {
-    "SIGTERM".to_owned()
+    DEFAULT_STOP_SIGNAL.to_owned()
 }
 
 fn default_stop_grace_period() -> Duration {
-    Duration::from_secs(10)
+    DEFAULT_STOP_GRACE_PERIOD
 }
 
 /// How the cluster runs a service (Compose's `deploy`).

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use skiff_api::{Deploy, Duration, MountSpec, ServiceSpec};
+use skiff_api::{Deploy, MountSpec, ServiceSpec, DEFAULT_STOP_GRACE_PERIOD, DEFAULT_STOP_SIGNAL};
 
 use crate::decode::{index, join, Cx, Fields, Schema};
 use crate::deploy::{self, Legacy};
@@ -294,11 +294,11 @@ pub(crate) fn decode(
         stop_signal: f
             .get("stop_signal")
             .and_then(|n| names::signal(cx, n, &p("stop_signal")))
-            .unwrap_or_else(|| "SIGTERM".to_owned()),
+            .unwrap_or_else(|| DEFAULT_STOP_SIGNAL.to_owned()),
         stop_grace_period: f
             .get("stop_grace_period")
             .and_then(|n| cx.duration(n, &p("stop_grace_period")))
-            .unwrap_or(Duration::from_secs(10)),
+            .unwrap_or(DEFAULT_STOP_GRACE_PERIOD),
         secrets,
         configs,
         init: flag(cx, &f, path, "init"),
