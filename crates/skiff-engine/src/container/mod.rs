@@ -1,0 +1,5 @@
+//! Containers: their config, OCI bundle, shim, logs and lifecycle.
+
+pub mod config;
+
+pub use config::{ContainerConfig, LogConfig, MountConfig, NetworkMode, Resources};

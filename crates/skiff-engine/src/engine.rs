@@ -1,0 +1,132 @@
+//! [`Engine`]: one node's engine over one data directory. It holds no long-lived state in
+//! memory: everything is on disk under the data directory, so every `skiff` command opens its
+//! own `Engine` and a restarted agent finds images and containers where it left them.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::content::ContentStore;
+use crate::error::Error;
+use crate::fsutil::FileLock;
+use crate::image::layers::LayerStore;
+use crate::image::registry::RegistryConfig;
+use crate::image::unpack::UnpackLimits;
+use crate::image::ImageIndex;
+
+/// The default data directory.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/skiff";
+
+/// Which OCI runtime runs the containers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RuntimeChoice {
+    /// `skiff-runtime`, as a library inside the shim process.
+    #[default]
+    Builtin,
+    /// An external runc-compatible binary (`runc`, `crun`, `skiff-runtime`), found in `PATH`
+    /// when not a path.
+    External(PathBuf),
+}
+
+/// How an engine is set up.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The default OCI runtime for new containers.
+    pub runtime: RuntimeChoice,
+    /// The program run as each container's shim (`PROGRAM shim …`): the `skiff` binary.
+    pub shim_program: PathBuf,
+    /// Largest blob accepted into the content store.
+    pub max_blob: u64,
+    /// Bounds on unpacking one layer.
+    pub unpack: UnpackLimits,
+    /// Registry settings.
+    pub registry: RegistryConfig,
+}
+
+impl EngineOptions {
+    /// Defaults for a data directory, with the running program as the shim.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        EngineOptions {
+            data_dir: data_dir.into(),
+            runtime: RuntimeChoice::Builtin,
+            shim_program: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("skiff")),
+            max_blob: 16 << 30,
+            unpack: UnpackLimits::default(),
+            registry: RegistryConfig::default(),
+        }
+    }
+}
+
+/// The engine of one node.
+#[derive(Debug)]
+pub struct Engine {
+    pub(crate) opts: EngineOptions,
+    pub(crate) content: ContentStore,
+    pub(crate) layers: LayerStore,
+    pub(crate) images: ImageIndex,
+}
+
+impl Engine {
+    /// Opens the engine on its data directory, creating the directory layout if needed.
+    pub fn open(opts: EngineOptions) -> Result<Engine, Error> {
+        let data = &opts.data_dir;
+        for dir in [data.clone(), data.join("containers"), data.join("volumes")] {
+            fs::create_dir_all(&dir).map_err(|source| Error::Io {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let content = ContentStore::open(&data.join("content"), opts.max_blob)?;
+        let layers = LayerStore::open(&data.join("layers"), opts.unpack.clone())?;
+        let images = ImageIndex::new(&data.join("images.json"));
+        Ok(Engine {
+            opts,
+            content,
+            layers,
+            images,
+        })
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.opts.data_dir
+    }
+
+    /// The options the engine was opened with.
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    /// The content store.
+    pub fn content(&self) -> &ContentStore {
+        &self.content
+    }
+
+    /// The layer store.
+    pub fn layer_store(&self) -> &LayerStore {
+        &self.layers
+    }
+
+    /// The image index.
+    pub fn image_index(&self) -> &ImageIndex {
+        &self.images
+    }
+
+    /// Held (shared) by every operation that adds blobs, layers or references to them, and
+    /// (exclusive) by garbage collection, so that GC never removes what is being added.
+    pub(crate) fn gc_guard(&self, exclusive: bool) -> Result<FileLock, Error> {
+        let path = self.opts.data_dir.join("gc.lock");
+        let lock = if exclusive {
+            FileLock::exclusive(&path)
+        } else {
+            FileLock::shared(&path)
+        };
+        lock.map_err(|source| Error::Io { path, source })
+    }
+}
+
+/// The current time in RFC 3339 with nanoseconds (UTC).
+pub fn now() -> String {
+    skiff_runtime::state::now_rfc3339()
+}

@@ -1,0 +1,268 @@
+//! The layer store: each layer unpacked once, under `<data>/layers/<diff-id hex>/diff`, shared
+//! by every image and container that uses it.
+//!
+//! A layer is unpacked into `tmp/<random>` and renamed into place only when complete and its
+//! diff id checked, so a directory under a layer's name is always whole; a per-layer lock makes
+//! concurrent pulls of one layer (threads or processes) unpack it once. Each layer also gets a
+//! short name, `l/<26 characters>` → `../<hex>/diff`, as Docker's overlay2 does, so that the
+//! overlay mount options of an image with many layers fit in a page.
+
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use super::media::Compression;
+use super::unpack::{self, UnpackError, UnpackLimits, UnpackStats};
+use crate::digest::Digest;
+use crate::fsutil::{random_hex, FileLock};
+
+/// Length of a layer's short name.
+const SHORT_LEN: usize = 26;
+
+/// What can go wrong in the layer store.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// Where.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// Unpacking failed; nothing of the layer was kept.
+    #[error("layer {diff_id}: {source}")]
+    Unpack {
+        /// The layer.
+        diff_id: Digest,
+        /// Why.
+        source: UnpackError,
+    },
+    /// The unpacked tar stream does not hash to the diff id the image config lists.
+    #[error("layer {expected} does not match the image config: its content hashes to {actual}")]
+    DiffIdMismatch {
+        /// The diff id from the config.
+        expected: Digest,
+        /// What the stream hashed to.
+        actual: Digest,
+    },
+    /// Opening the layer's blob failed.
+    #[error("layer {diff_id}: reading its blob: {source}")]
+    Blob {
+        /// The layer.
+        diff_id: Digest,
+        /// Why.
+        source: crate::content::ContentError,
+    },
+    /// A layer that should be present is not.
+    #[error("layer {diff_id} is not unpacked (re-pull or re-load the image)")]
+    Missing {
+        /// The layer.
+        diff_id: Digest,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LayerError + '_ {
+    move |source| LayerError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The layer store under one directory.
+#[derive(Debug, Clone)]
+pub struct LayerStore {
+    root: PathBuf,
+    limits: UnpackLimits,
+}
+
+impl LayerStore {
+    /// Opens (creating) the store under `root`; layers are unpacked within `limits`.
+    pub fn open(root: &Path, limits: UnpackLimits) -> Result<Self, LayerError> {
+        for dir in ["l", "tmp", "locks"] {
+            let dir = root.join(dir);
+            fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        }
+        Ok(LayerStore {
+            root: root.to_path_buf(),
+            limits,
+        })
+    }
+
+    /// The store's directory (overlay mounts use paths relative to it).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The unpacked content of a layer.
+    pub fn diff_dir(&self, diff_id: &Digest) -> PathBuf {
+        self.root.join(diff_id.hex()).join("diff")
+    }
+
+    /// Whether the layer is unpacked.
+    pub fn contains(&self, diff_id: &Digest) -> bool {
+        self.short_name(diff_id).is_ok()
+    }
+
+    /// The layer's short name relative to [`root`](Self::root) (`l/ABC…`), checked to lead to
+    /// its directory.
+    pub fn short_name(&self, diff_id: &Digest) -> Result<String, LayerError> {
+        let link_file = self.root.join(diff_id.hex()).join("link");
+        let short = match fs::read_to_string(&link_file) {
+            Ok(s) => s,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(LayerError::Missing {
+                    diff_id: diff_id.clone(),
+                })
+            }
+            Err(e) => return Err(io_err(&link_file)(e)),
+        };
+        let short = short.trim();
+        if short.len() != SHORT_LEN || !short.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(LayerError::Missing {
+                diff_id: diff_id.clone(),
+            });
+        }
+        let link = self.root.join("l").join(short);
+        if fs::read_link(&link).is_err() {
+            // Crash between the rename and the link: make it again.
+            symlink(format!("../{}/diff", diff_id.hex()), &link).map_err(io_err(&link))?;
+        }
+        Ok(format!("l/{short}"))
+    }
+
+    /// Unpacks the layer `diff_id` unless it is already present. `open` gives the blob and its
+    /// compression; it is called only when the layer must be unpacked. Returns whether this
+    /// call unpacked it.
+    pub fn ensure(
+        &self,
+        diff_id: &Digest,
+        open: &mut dyn FnMut() -> Result<(Box<dyn Read>, Compression), LayerError>,
+    ) -> Result<bool, LayerError> {
+        if self.contains(diff_id) {
+            return Ok(false);
+        }
+        let lock_path = self
+            .root
+            .join("locks")
+            .join(format!("{}.lock", diff_id.hex()));
+        let _lock = FileLock::exclusive(&lock_path).map_err(io_err(&lock_path))?;
+        if self.contains(diff_id) {
+            return Ok(false);
+        }
+        let tmp = self.root.join("tmp").join(random_hex(12));
+        let result = self.unpack_into(&tmp, diff_id, open);
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&tmp);
+        }
+        result.map(|_| true)
+    }
+
+    fn unpack_into(
+        &self,
+        tmp: &Path,
+        diff_id: &Digest,
+        open: &mut dyn FnMut() -> Result<(Box<dyn Read>, Compression), LayerError>,
+    ) -> Result<UnpackStats, LayerError> {
+        let diff = tmp.join("diff");
+        fs::create_dir_all(&diff).map_err(io_err(&diff))?;
+        let (mut blob, compression) = open()?;
+        let stats =
+            unpack::unpack(&mut blob, compression, &diff, &self.limits).map_err(|source| {
+                LayerError::Unpack {
+                    diff_id: diff_id.clone(),
+                    source,
+                }
+            })?;
+        if &stats.diff_id != diff_id {
+            return Err(LayerError::DiffIdMismatch {
+                expected: diff_id.clone(),
+                actual: stats.diff_id,
+            });
+        }
+        let short = short_id();
+        let link_file = tmp.join("link");
+        fs::write(&link_file, &short).map_err(io_err(&link_file))?;
+        let dest = self.root.join(diff_id.hex());
+        if dest.exists() {
+            // Left by a removal that crashed half-way: it has no valid link file, so it is
+            // not a layer; clear it.
+            self.discard(&dest)?;
+        }
+        fs::rename(tmp, &dest).map_err(io_err(&dest))?;
+        let link = self.root.join("l").join(&short);
+        symlink(format!("../{}/diff", diff_id.hex()), &link).map_err(io_err(&link))?;
+        Ok(stats)
+    }
+
+    /// Every unpacked layer.
+    pub fn list(&self) -> Result<Vec<Digest>, LayerError> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.root).map_err(io_err(&self.root))? {
+            let entry = entry.map_err(io_err(&self.root))?;
+            if let Some(d) = entry
+                .file_name()
+                .to_str()
+                .and_then(|hex| format!("sha256:{hex}").parse::<Digest>().ok())
+            {
+                out.push(d);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Removes a layer: its short name first, then the directory is renamed away (so it is
+    /// never seen half-removed) and deleted.
+    pub fn remove(&self, diff_id: &Digest) -> Result<(), LayerError> {
+        let lock_path = self
+            .root
+            .join("locks")
+            .join(format!("{}.lock", diff_id.hex()));
+        let _lock = FileLock::exclusive(&lock_path).map_err(io_err(&lock_path))?;
+        let dir = self.root.join(diff_id.hex());
+        if let Ok(short) = fs::read_to_string(dir.join("link")) {
+            let short = short.trim();
+            if !short.is_empty() && short.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                let _ = fs::remove_file(self.root.join("l").join(short));
+            }
+        }
+        if dir.exists() {
+            self.discard(&dir)?;
+        }
+        let _ = fs::remove_file(&lock_path);
+        Ok(())
+    }
+
+    fn discard(&self, dir: &Path) -> Result<(), LayerError> {
+        let trash = self.root.join("tmp").join(format!("rm-{}", random_hex(8)));
+        fs::rename(dir, &trash).map_err(io_err(dir))?;
+        fs::remove_dir_all(&trash).map_err(io_err(&trash))
+    }
+
+    /// Deletes leftovers of interrupted unpacks and removals (call when nothing can be
+    /// unpacking, e.g. under the GC lock).
+    pub fn clean_tmp(&self) -> Result<(), LayerError> {
+        let tmp = self.root.join("tmp");
+        for entry in fs::read_dir(&tmp).map_err(io_err(&tmp))? {
+            let path = entry.map_err(io_err(&tmp))?.path();
+            let _ = fs::remove_dir_all(&path);
+        }
+        Ok(())
+    }
+}
+
+/// A new short name: 26 random uppercase letters and digits (as overlay2's).
+fn short_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    random_hex(SHORT_LEN)
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let byte =
+                u8::from_str_radix(std::str::from_utf8(pair).unwrap_or("00"), 16).unwrap_or(0);
+            ALPHABET[byte as usize % ALPHABET.len()] as char
+        })
+        .collect()
+}

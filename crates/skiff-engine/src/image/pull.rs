@@ -1,0 +1,1 @@
+//! Pulling images from registries into the store. (Being written; see issue 4.)
