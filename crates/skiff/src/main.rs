@@ -25,12 +25,15 @@ struct Cli {
 enum Command {
     /// Check compose files and show the app they describe, without applying it.
     Validate(commands::validate::Args),
+    /// Manage the images of the local engine: load, pull, list, inspect, remove, prune.
+    Image(commands::image::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Validate(args) => commands::validate::run(args),
+        Command::Image(args) => commands::image::run(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("skiff: error: {e:#}");

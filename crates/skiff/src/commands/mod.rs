@@ -1,3 +1,5 @@
 //! One module per subcommand, each thin over a library.
 
+pub mod engine_args;
+pub mod image;
 pub mod validate;
