@@ -155,7 +155,7 @@ impl Runtime {
         let seccomp = linux
             .seccomp()
             .as_ref()
-            .map(crate::seccomp::compile)
+            .map(|s| crate::seccomp::compile_cached(s, &self.store.root().join(".seccomp-cache")))
             .transpose()?;
         if prepared.terminal && opts.console_socket.is_none() {
             return Err(Error::Spec(spec::SpecError::Invalid {

@@ -35,6 +35,11 @@ impl Filter {
         flags: libc::c_ulong,
     ) -> Result<Self, SeccompError> {
         let bytes = export_bpf(ctx)?;
+        Self::from_bytes(&bytes, flags)
+    }
+
+    /// A filter from a BPF program as libseccomp exports it (8-byte `sock_filter`s).
+    pub(super) fn from_bytes(bytes: &[u8], flags: libc::c_ulong) -> Result<Self, SeccompError> {
         if bytes.len() % INSN_SIZE != 0 {
             return Err(SeccompError::ExportBpf {
                 source: io::Error::new(
@@ -62,6 +67,18 @@ impl Filter {
             });
         }
         Ok(Self { program, flags })
+    }
+
+    /// The program as bytes and the flags, for the on-disk cache.
+    pub(super) fn to_bytes(&self) -> (Vec<u8>, libc::c_ulong) {
+        let mut out = Vec::with_capacity(self.program.len() * INSN_SIZE);
+        for insn in &self.program {
+            out.extend_from_slice(&insn.code.to_ne_bytes());
+            out.push(insn.jt);
+            out.push(insn.jf);
+            out.extend_from_slice(&insn.k.to_ne_bytes());
+        }
+        (out, self.flags)
     }
 
     /// Loads the filter into the calling thread (seccomp(2) with the spec's flags). Called in the

@@ -10,6 +10,7 @@
 //! - `default_profile.rs`: Skiff's default profile, with the policy of Docker's default, for a
 //!   capability set.
 
+mod cache;
 mod compile;
 mod default_profile;
 mod error;
@@ -19,6 +20,7 @@ mod load_tests;
 #[cfg(test)]
 mod tests;
 
+pub use cache::compile_cached;
 pub use compile::compile;
 pub use default_profile::docker_default;
 pub use error::SeccompError;
