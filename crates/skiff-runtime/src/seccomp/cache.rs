@@ -57,7 +57,9 @@ fn store(dir: &Path, path: &Path, filter: &Filter) -> std::io::Result<()> {
     let (program, flags) = filter.to_bytes();
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let mut f = fs::File::create(&tmp)?;
-    f.write_all(&(flags as u64).to_le_bytes())?;
+    #[allow(clippy::unnecessary_cast)] // c_ulong is u32 on 32-bit targets
+    let flags = flags as u64;
+    f.write_all(&flags.to_le_bytes())?;
     f.write_all(&program)?;
     drop(f);
     fs::rename(&tmp, path)
