@@ -5,11 +5,14 @@
 //!
 //! * [`config`]: [`RegistryConfig`] and its file form;
 //! * [`auth`]: credentials from a Docker-compatible auth file, `WWW-Authenticate` challenges;
+//! * [`client`]: [`RegistryClient`], the requests themselves.
 //!
 //! Pulling an image (choosing a platform, storing, unpacking) is [`crate::image::pull`]'s job.
 
 pub mod auth;
+pub mod client;
 pub mod config;
+mod http;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,6 +21,7 @@ use crate::content::ContentError;
 use crate::digest::Digest;
 use crate::image::media::UnsupportedMediaType;
 
+pub use client::{FetchedManifest, RegistryClient};
 pub use config::RegistryConfig;
 
 /// What can go wrong talking to a registry. Messages name the registry and what was asked of
