@@ -145,6 +145,14 @@ pub fn resolve(images: &[Image], wanted: &str) -> Option<Image> {
             .iter()
             .find(|i| &i.manifest == digest && i.names.iter().any(|n| n.name() == reference.name()))
             .or_else(|| images.iter().find(|i| &i.manifest == digest))
+            // Pulled by the digest of an index: the image's own manifest differs.
+            .or_else(|| {
+                images.iter().find(|i| {
+                    i.names
+                        .iter()
+                        .any(|n| n.name() == reference.name() && n.digest.as_ref() == Some(digest))
+                })
+            })
             .cloned();
     }
     images
@@ -195,6 +203,10 @@ mod tests {
         let pinned = format!("busybox@{}", one.manifest);
         assert_eq!(resolve(&images, &pinned).unwrap(), one);
         assert!(resolve(&images, "nothing").is_none());
+        // Pulled by an index digest: the name pins the index, not the image's manifest.
+        let by_index = format!("app@{}", Digest::of(b"index"));
+        let two = add(&mut images, image(b"2", &[&by_index]));
+        assert_eq!(resolve(&images, &by_index).unwrap(), two);
     }
 
     #[test]
