@@ -1,5 +1,6 @@
 //! Containers: their config, OCI bundle, shim, logs and lifecycle.
 
 pub mod config;
+pub mod user;
 
 pub use config::{ContainerConfig, LogConfig, MountConfig, NetworkMode, Resources};
