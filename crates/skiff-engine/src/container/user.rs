@@ -309,7 +309,8 @@ bad:x:zz:nobody
 
     #[test]
     fn specs_resolve_as_runc_does() {
-        let table: &[(&str, (u32, u32, &[u32]))] = &[
+        type Expected = (u32, u32, &'static [u32]);
+        let table: &[(&str, Expected)] = &[
             ("", (0, 0, &[0, 1, 10])),
             ("root", (0, 0, &[0, 1, 10])),
             ("bob", (1000, 1000, &[10, 50])),
