@@ -6,6 +6,7 @@
 
 pub mod mount;
 pub mod overlay;
+pub mod volumes;
 
 use std::io;
 use std::path::PathBuf;
