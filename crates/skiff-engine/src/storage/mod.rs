@@ -2,7 +2,7 @@
 //!
 //! Snapshots are descriptions first, as containerd's snapshotters return mounts: [`overlay`]
 //! builds a [`MountSpec`] from the image's layers (pure, tested as data) and [`mount`] carries
-//! it out.
+//! it out. Named volumes live in a [`VolumeStore`] under the data directory.
 
 pub mod mount;
 pub mod overlay;
@@ -15,6 +15,7 @@ use crate::image::layers::LayerError;
 
 pub use mount::{mount, mount_with, unmount, MountMethod, MountSpec};
 pub use overlay::overlay;
+pub use volumes::{copy_up, valid_volume_name, Volume, VolumeError, VolumeStore};
 
 /// What can go wrong building, mounting or unmounting a snapshot.
 #[derive(Debug, thiserror::Error)]
