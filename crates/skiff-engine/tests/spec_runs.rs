@@ -23,7 +23,12 @@ const BUSYBOX: &str = "/bin/busybox";
 
 fn runtime_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("skiff-runtime");
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("skiff-runtime");
     assert!(
         bin.exists(),
         "{} is missing: run `cargo build -p skiff-runtime` (cargo test --workspace builds it)",
@@ -94,7 +99,11 @@ fn built_spec_runs_as_docker_would() {
         fs::create_dir_all(d.join("etc")).unwrap();
         let passwd = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n";
         fs::write(d.join("etc/passwd"), passwd).unwrap();
-        fs::write(d.join("etc/group"), "root:x:0:\napp:x:1000:\nstaff:x:50:app\n").unwrap();
+        fs::write(
+            d.join("etc/group"),
+            "root:x:0:\napp:x:1000:\nstaff:x:50:app\n",
+        )
+        .unwrap();
         fs::create_dir_all(d.join("app")).unwrap();
         fs::create_dir_all(d.join("seed")).unwrap();
         fs::write(d.join("seed/hello"), "from the image").unwrap();
@@ -178,13 +187,21 @@ fn built_spec_runs_as_docker_would() {
     let mut ctx = SpecContext::new(&id, &rootfs, who, spec::nofile_hard_limit());
     ctx.volume_paths = BTreeMap::from([("seeded".to_string(), data.clone())]);
     let etc_hostname = container.join("hostname");
-    fs::write(&etc_hostname, format!("{}\n", spec::hostname(&cfg, &ctx).unwrap())).unwrap();
+    fs::write(
+        &etc_hostname,
+        format!("{}\n", spec::hostname(&cfg, &ctx).unwrap()),
+    )
+    .unwrap();
     ctx.hostname_file = Some(etc_hostname);
 
     let built = spec::build(&cfg, &image, &ctx).unwrap();
     let bundle = container.join("bundle");
     fs::create_dir_all(&bundle).unwrap();
-    fs::write(bundle.join("config.json"), serde_json::to_vec(&built).unwrap()).unwrap();
+    fs::write(
+        bundle.join("config.json"),
+        serde_json::to_vec(&built).unwrap(),
+    )
+    .unwrap();
 
     let out = Command::new(&runtime)
         .arg("--root")
@@ -214,7 +231,13 @@ fn built_spec_runs_as_docker_would() {
         short.to_string(),
         "port-start=0".into(),
     ] {
-        assert!(stdout.contains(&want), "missing {want:?} in:\n{stdout}\n{stderr}");
+        assert!(
+            stdout.contains(&want),
+            "missing {want:?} in:\n{stdout}\n{stderr}"
+        );
     }
-    assert!(data.join("new").exists(), "the volume is the host directory");
+    assert!(
+        data.join("new").exists(),
+        "the volume is the host directory"
+    );
 }
