@@ -301,7 +301,7 @@ fn docker_default_with_default_caps() {
         assert!(allows_unconditionally(&seccomp, "arch_prctl"));
     }
     for allowed in [
-        "read", "write", "openat", "execve", "mkdir", "chroot", "getpid",
+        "read", "write", "openat", "execve", "mkdir", "chroot", "getpid", "pipe", "pipe2",
     ] {
         assert!(
             allows_unconditionally(&seccomp, allowed),
