@@ -5,6 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::container::ContainerError;
 use crate::content::ContentStore;
 use crate::error::Error;
 use crate::fsutil::FileLock;
@@ -12,6 +13,7 @@ use crate::image::layers::LayerStore;
 use crate::image::registry::RegistryConfig;
 use crate::image::unpack::UnpackLimits;
 use crate::image::ImageIndex;
+use crate::storage::VolumeStore;
 
 /// The default data directory.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/skiff";
@@ -65,6 +67,7 @@ pub struct Engine {
     pub(crate) content: ContentStore,
     pub(crate) layers: LayerStore,
     pub(crate) images: ImageIndex,
+    pub(crate) volumes: VolumeStore,
 }
 
 impl Engine {
@@ -80,11 +83,13 @@ impl Engine {
         let content = ContentStore::open(&data.join("content"), opts.max_blob)?;
         let layers = LayerStore::open(&data.join("layers"), opts.unpack.clone())?;
         let images = ImageIndex::new(&data.join("images.json"));
+        let volumes = VolumeStore::open(&data.join("volumes")).map_err(ContainerError::from)?;
         Ok(Engine {
             opts,
             content,
             layers,
             images,
+            volumes,
         })
     }
 
@@ -108,6 +113,11 @@ impl Engine {
         &self.layers
     }
 
+    /// The named volumes.
+    pub fn volume_store(&self) -> &VolumeStore {
+        &self.volumes
+    }
+
     /// The image index.
     pub fn image_index(&self) -> &ImageIndex {
         &self.images
@@ -123,6 +133,14 @@ impl Engine {
             FileLock::shared(&path)
         };
         lock.map_err(|source| Error::Io { path, source })
+    }
+}
+
+/// `skiff` (or `builtin`) is the built-in runtime; anything else names a runc-compatible binary.
+pub fn parse_runtime(name: &str) -> RuntimeChoice {
+    match name {
+        "skiff" | "builtin" => RuntimeChoice::Builtin,
+        other => RuntimeChoice::External(PathBuf::from(other)),
     }
 }
 

@@ -41,6 +41,9 @@ pub enum Error {
     /// An image reference.
     #[error(transparent)]
     Reference(#[from] InvalidReference),
+    /// A container operation.
+    #[error(transparent)]
+    Container(#[from] crate::container::ContainerError),
     /// No image by that name or id.
     #[error("no image {wanted:?} in the store (pull it or load it first: skiff image ls lists what is here)")]
     NoSuchImage {

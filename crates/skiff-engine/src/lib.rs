@@ -21,5 +21,7 @@ pub mod image;
 pub mod storage;
 
 pub use digest::Digest;
-pub use engine::{now, Engine, EngineOptions, RuntimeChoice, DEFAULT_DATA_DIR};
+pub use engine::{now, parse_runtime, Engine, EngineOptions, RuntimeChoice, DEFAULT_DATA_DIR};
 pub use error::{Error, Result};
+/// Parses a signal name (`TERM`, `SIGTERM`) or number, as `kill` and `stop` take them.
+pub use skiff_runtime::parse_signal;

@@ -30,6 +30,11 @@ enum Command {
     Validate(commands::validate::Args),
     /// Manage the images of the local engine: load, pull, list, inspect, remove, prune.
     Image(commands::image::Args),
+    /// Run and manage containers on the local engine.
+    Container(Box<commands::container::Args>),
+    /// The per-container shim the engine starts (internal).
+    #[command(hide = true)]
+    Shim(commands::shim::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +42,8 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Validate(args) => commands::validate::run(args),
         Command::Image(args) => commands::image::run(args),
+        Command::Container(args) => commands::container::run(args),
+        Command::Shim(args) => commands::shim::run(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("skiff: error: {e:#}");

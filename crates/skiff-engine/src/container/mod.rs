@@ -1,7 +1,17 @@
 //! Containers: their config, OCI bundle, shim, logs and lifecycle.
 
+pub mod bundle;
 pub mod config;
+mod error;
+pub mod exec;
+pub mod lifecycle;
+pub mod logs;
+pub mod record;
+pub mod shim;
 pub mod spec;
 pub mod user;
 
 pub use config::{ContainerConfig, LogConfig, MountConfig, NetworkMode, Resources};
+pub use error::ContainerError;
+pub use lifecycle::{Attached, ContainerInfo};
+pub use record::{ExitState, Status};

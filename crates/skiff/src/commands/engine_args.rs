@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use skiff_engine::{Engine, EngineOptions, RuntimeChoice, DEFAULT_DATA_DIR};
+use skiff_engine::{parse_runtime, Engine, EngineOptions, DEFAULT_DATA_DIR};
 
 /// Where the engine keeps its data.
 #[derive(clap::Args, Debug, Clone)]
@@ -23,13 +23,5 @@ impl EngineArgs {
         }
         Engine::open(opts)
             .with_context(|| format!("opening the engine in {}", self.data_dir.display()))
-    }
-}
-
-/// `skiff` (or `builtin`) is the built-in runtime; anything else names a runc-compatible binary.
-pub fn parse_runtime(name: &str) -> RuntimeChoice {
-    match name {
-        "skiff" | "builtin" | "skiff-runtime-builtin" => RuntimeChoice::Builtin,
-        other => RuntimeChoice::External(PathBuf::from(other)),
     }
 }

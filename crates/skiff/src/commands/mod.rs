@@ -1,5 +1,7 @@
 //! One module per subcommand, each thin over a library.
 
+pub mod container;
 pub mod engine_args;
 pub mod image;
+pub mod shim;
 pub mod validate;

@@ -1,0 +1,82 @@
+//! Errors of the container lifecycle.
+
+use super::record::Status;
+
+/// What can go wrong with a container.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    /// No container has that id, id prefix or name.
+    #[error("no container {what:?} (skiff container ls lists them)")]
+    NoSuchContainer {
+        /// What was asked for.
+        what: String,
+    },
+    /// An id prefix matches several containers.
+    #[error("{what:?} matches {count} containers: give more of the id, or the name")]
+    Ambiguous {
+        /// The prefix.
+        what: String,
+        /// How many match.
+        count: usize,
+    },
+    /// The name is taken.
+    #[error(
+        "the name {name:?} is already used by a container (remove it, or choose another name)"
+    )]
+    NameInUse {
+        /// The name.
+        name: String,
+    },
+    /// The name is not valid.
+    #[error("invalid container name {name:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit, at most 128")]
+    BadName {
+        /// The name.
+        name: String,
+    },
+    /// The operation does not fit the container's status.
+    #[error("container {id} is {status}: {hint}")]
+    WrongStatus {
+        /// The container.
+        id: String,
+        /// Its status.
+        status: Status,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// Starting failed; the container stays created.
+    #[error("container {id} failed to start: {message}")]
+    StartFailed {
+        /// The container.
+        id: String,
+        /// The shim's or runtime's message.
+        message: String,
+    },
+    /// The shim misbehaved or could not be reached.
+    #[error("container {id}: {message}")]
+    Shim {
+        /// The container.
+        id: String,
+        /// What happened.
+        message: String,
+    },
+    /// The stop signal is not a signal.
+    #[error("container {id}: stop signal {signal:?} is not a signal name or number")]
+    BadStopSignal {
+        /// The container.
+        id: String,
+        /// The text.
+        signal: String,
+    },
+    /// The config cannot be turned into an OCI spec.
+    #[error(transparent)]
+    Spec(#[from] super::spec::SpecError),
+    /// Mounting the root filesystem failed.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    /// A volume could not be made or filled.
+    #[error(transparent)]
+    Volume(#[from] crate::storage::VolumeError),
+    /// The user cannot be resolved.
+    #[error(transparent)]
+    User(#[from] super::user::UserError),
+}

@@ -1,0 +1,609 @@
+//! The container lifecycle on the engine: create, start (through a shim), wait, stop, kill,
+//! remove, list, inspect. Every operation reads the state from disk (see [`super::record`]),
+//! so any `skiff` process — or a restarted agent — can act on containers another one started.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use serde::Serialize;
+
+use super::config::ContainerConfig;
+use super::error::ContainerError;
+use super::logs::{self, LogReader};
+use super::record::{
+    self, alive, read_json, write_json, ContainerRecord, ExitState, Paths, RuntimeRecord,
+    ShimState, Status,
+};
+use super::shim::{self, pidfd_open};
+use crate::engine::{now, Engine};
+use crate::error::Error;
+use crate::fsutil::{random_hex, FileLock};
+use crate::image::commit::read_config;
+
+/// How long `stop` waits after its signal when the container sets no timeout (Docker's 10 s).
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A container as `ls` and `inspect` show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerInfo {
+    /// What it was created from.
+    #[serde(flatten)]
+    pub record: ContainerRecord,
+    /// Its status now.
+    pub status: Status,
+    /// Its shim and process, once started.
+    pub shim: Option<ShimState>,
+    /// How it ended, once it has.
+    pub exit: Option<ExitState>,
+}
+
+impl Engine {
+    fn containers_dir(&self) -> PathBuf {
+        self.opts.data_dir.join("containers")
+    }
+
+    fn paths(&self, id: &str) -> Paths {
+        Paths::new(&self.containers_dir(), id)
+    }
+
+    /// Creates a container from an image and a config; nothing runs yet. On failure nothing
+    /// is left behind.
+    pub fn create_container(&self, config: ContainerConfig) -> Result<ContainerInfo, Error> {
+        let _gc = self.gc_guard(false)?;
+        let image = self
+            .images
+            .find(&config.image)?
+            .ok_or_else(|| Error::NoSuchImage {
+                wanted: config.image.clone(),
+            })?;
+        for layer in &image.layers {
+            if !self.layers.contains(&layer.diff_id) {
+                return Err(crate::image::layers::LayerError::Missing {
+                    diff_id: layer.diff_id.clone(),
+                }
+                .into());
+            }
+        }
+        crate::container::spec::check_mounts(&config).map_err(ContainerError::from)?;
+        let image_config = read_config(&self.content, &image.id)?;
+        let id = random_hex(32);
+        let lock_path = self.containers_dir().join(".names.lock");
+        let _names = FileLock::exclusive(&lock_path).map_err(|source| Error::Io {
+            path: lock_path.clone(),
+            source,
+        })?;
+        let name = match &config.name {
+            Some(name) => {
+                check_name(name)?;
+                if self.find_by_name(name)?.is_some() {
+                    return Err(ContainerError::NameInUse { name: name.clone() }.into());
+                }
+                name.clone()
+            }
+            None => format!("skiff-{}", &id[..12]),
+        };
+        let runtime = match &config.runtime {
+            Some(r) => record::RuntimeRecord::from(&crate::engine::parse_runtime(r)),
+            None => RuntimeRecord::from(&self.opts.runtime),
+        };
+        let record = ContainerRecord {
+            id: id.clone(),
+            name,
+            image_id: image.id.clone(),
+            image_name: config.image.clone(),
+            image_config,
+            layers: image.layers.iter().map(|l| l.diff_id.clone()).collect(),
+            config,
+            runtime,
+            created_at: now(),
+        };
+        let paths = self.paths(&id);
+        let made = (|| -> Result<(), Error> {
+            for dir in [paths.rootfs(), paths.upper(), paths.work(), paths.logs()] {
+                fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir, source })?;
+            }
+            for volume in record.config.mounts.iter().filter_map(|m| match m {
+                super::config::MountConfig::Volume { name, .. } => Some(name),
+                _ => None,
+            }) {
+                self.volumes.ensure(volume).map_err(ContainerError::from)?;
+            }
+            write_json(&paths.record(), &record).map_err(|source| Error::Io {
+                path: paths.record(),
+                source,
+            })
+        })();
+        if let Err(e) = made {
+            let _ = fs::remove_dir_all(&paths.dir);
+            return Err(e);
+        }
+        Ok(ContainerInfo {
+            record,
+            status: Status::Created,
+            shim: None,
+            exit: None,
+        })
+    }
+
+    /// Starts a created or exited container through a new shim. The returned [`Attached`]
+    /// can wait for the end and follow the logs; dropping it detaches.
+    pub fn start_container(&self, what: &str) -> Result<Attached, Error> {
+        let info = self.container(what)?;
+        match info.status {
+            Status::Created | Status::Exited => {}
+            Status::Running => {
+                return Err(ContainerError::WrongStatus {
+                    id: info.record.id.clone(),
+                    status: info.status,
+                    hint: "it is already running",
+                }
+                .into())
+            }
+            Status::Dead => {
+                return Err(ContainerError::WrongStatus {
+                    id: info.record.id.clone(),
+                    status: info.status,
+                    hint: "its shim died; remove it with skiff container rm",
+                }
+                .into())
+            }
+        }
+        let id = info.record.id.clone();
+        let paths = self.paths(&id);
+        for stale in [paths.exit(), paths.shim()] {
+            let _ = fs::remove_file(stale);
+        }
+        let logs_at = LogReader::at_end(&paths.logs());
+        let (report_r, report_w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Io {
+                path: paths.dir.clone(),
+                source: e.into(),
+            })?;
+        let shim_log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(paths.shim_log())
+            .map_err(|source| Error::Io {
+                path: paths.shim_log(),
+                source,
+            })?;
+        let mut child = Command::new(&self.opts.shim_program)
+            .arg("shim")
+            .arg("--data-dir")
+            .arg(&self.opts.data_dir)
+            .arg("--id")
+            .arg(&id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(report_w))
+            .stderr(Stdio::from(shim_log))
+            .spawn()
+            .map_err(|e| ContainerError::Shim {
+                id: id.clone(),
+                message: format!("cannot run {}: {e}", self.opts.shim_program.display()),
+            })?;
+        let _ = child.wait();
+        let mut report = BufReader::new(File::from(report_r));
+        let mut line = String::new();
+        let _ = report.read_line(&mut line);
+        let line = line.trim_end();
+        if let Some(pid) = line.strip_prefix("started ") {
+            let pid = pid.parse().unwrap_or(0);
+            return Ok(Attached {
+                id,
+                pid,
+                paths,
+                report,
+                logs: logs_at,
+            });
+        }
+        let message = match line.strip_prefix("error ") {
+            Some(m) => m.to_string(),
+            None => format!(
+                "the shim ended without starting the container (see {})",
+                paths.shim_log().display()
+            ),
+        };
+        Err(ContainerError::StartFailed { id, message }.into())
+    }
+
+    /// The container `what` names: an id, a unique id prefix, or a name.
+    pub fn container(&self, what: &str) -> Result<ContainerInfo, Error> {
+        let id = self.resolve_container(what)?;
+        self.info(&id)
+    }
+
+    /// Every container.
+    pub fn containers(&self) -> Result<Vec<ContainerInfo>, Error> {
+        let mut out = Vec::new();
+        for id in self.container_ids()? {
+            if let Ok(info) = self.info(&id) {
+                out.push(info);
+            }
+        }
+        out.sort_by(|a, b| b.record.created_at.cmp(&a.record.created_at));
+        Ok(out)
+    }
+
+    /// Waits until the container's process has ended and its shim has cleaned up.
+    pub fn wait_container(
+        &self,
+        what: &str,
+        timeout: Option<Duration>,
+    ) -> Result<ExitState, Error> {
+        let info = self.container(what)?;
+        if info.status == Status::Running {
+            if let Some(shim) = &info.shim {
+                wait_shim(shim, timeout);
+            }
+        }
+        let info = self.info(&info.record.id)?;
+        info.exit.ok_or(
+            ContainerError::WrongStatus {
+                id: info.record.id.clone(),
+                status: info.status,
+                hint: "it has not ended",
+            }
+            .into(),
+        )
+    }
+
+    /// Sends `signal` to the container's process.
+    pub fn kill_container(&self, what: &str, signal: Signal) -> Result<(), Error> {
+        let info = self.container(what)?;
+        let shim = running(&info)?;
+        signal_process(&info.record.id, shim, signal)
+    }
+
+    /// Stops a running container: its stop signal, then SIGKILL after `timeout` (the
+    /// container's own, else 10 s). A container that is not running is left as it is.
+    pub fn stop_container(
+        &self,
+        what: &str,
+        timeout: Option<Duration>,
+    ) -> Result<ContainerInfo, Error> {
+        let info = self.container(what)?;
+        if info.status != Status::Running {
+            return Ok(info);
+        }
+        let shim = info.shim.clone().expect("running containers have a shim");
+        let timeout = timeout
+            .or(info.record.config.stop_timeout.map(Duration::from_secs))
+            .unwrap_or(DEFAULT_STOP_TIMEOUT);
+        let signal = stop_signal(&info.record)?;
+        signal_process(&info.record.id, &shim, signal)?;
+        if !wait_shim(&shim, Some(timeout)) {
+            let _ = signal_process(&info.record.id, &shim, Signal::SIGKILL);
+            if !wait_shim(&shim, Some(Duration::from_secs(10))) {
+                return Err(ContainerError::Shim {
+                    id: info.record.id.clone(),
+                    message: "the container did not end 10 s after SIGKILL".into(),
+                }
+                .into());
+            }
+        }
+        self.info(&info.record.id)
+    }
+
+    /// Removes a container: its files, upper directory and logs. A running one is refused
+    /// unless `force` (then killed). A dead one (its shim vanished) is cleaned up: runtime
+    /// state, cgroup, mount.
+    pub fn remove_container(&self, what: &str, force: bool) -> Result<(), Error> {
+        let mut info = self.container(what)?;
+        if info.status == Status::Running {
+            if !force {
+                return Err(ContainerError::WrongStatus {
+                    id: info.record.id.clone(),
+                    status: info.status,
+                    hint: "stop it first, or remove it with --force",
+                }
+                .into());
+            }
+            let shim = info.shim.clone().expect("running containers have a shim");
+            let _ = signal_process(&info.record.id, &shim, Signal::SIGKILL);
+            wait_shim(&shim, Some(Duration::from_secs(10)));
+            info = self.info(&info.record.id)?;
+        }
+        let paths = self.paths(&info.record.id);
+        if info.status == Status::Dead || info.status == Status::Running {
+            self.clean_runtime(&info.record);
+        }
+        // Whatever happened before, make sure nothing stays mounted.
+        crate::storage::unmount(&paths.rootfs()).map_err(ContainerError::from)?;
+        fs::remove_dir_all(&paths.dir).map_err(|source| Error::Io {
+            path: paths.dir.clone(),
+            source,
+        })
+    }
+
+    /// Cleans up after a shim that died: runtime state and cgroup.
+    fn clean_runtime(&self, record: &ContainerRecord) {
+        match &record.runtime {
+            RuntimeRecord::Builtin => {
+                let runtime = skiff_runtime::Runtime::new(shim::builtin_root(&self.opts.data_dir))
+                    .with_warnings(|_| {});
+                if runtime.store().load(&record.id).is_ok() {
+                    let _ = runtime.delete(&record.id, true);
+                }
+            }
+            RuntimeRecord::External(program) => {
+                let _ = Command::new(program)
+                    .arg("--root")
+                    .arg(shim::external_root(&self.opts.data_dir))
+                    .args(["delete", "--force", &record.id])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
+
+    /// Log records of a container (oldest first; the last `tail` only if given).
+    pub fn container_logs(
+        &self,
+        what: &str,
+        tail: Option<usize>,
+    ) -> Result<(Vec<logs::Record>, LogReader), Error> {
+        let info = self.container(what)?;
+        let dir = self.paths(&info.record.id).logs();
+        let follower = LogReader::at_end(&dir);
+        let records = logs::read_all(&dir, tail).map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok((records, follower))
+    }
+
+    fn info(&self, id: &str) -> Result<ContainerInfo, Error> {
+        let paths = self.paths(id);
+        let io = |path: PathBuf| move |source| Error::Io { path, source };
+        let record: ContainerRecord = read_json(&paths.record())
+            .map_err(io(paths.record()))?
+            .ok_or_else(|| ContainerError::NoSuchContainer { what: id.into() })?;
+        let shim: Option<ShimState> = read_json(&paths.shim()).map_err(io(paths.shim()))?;
+        let exit: Option<ExitState> = read_json(&paths.exit()).map_err(io(paths.exit()))?;
+        let status = record::status(shim.as_ref(), exit.as_ref());
+        Ok(ContainerInfo {
+            record,
+            status,
+            shim,
+            exit,
+        })
+    }
+
+    fn container_ids(&self) -> Result<Vec<String>, Error> {
+        let dir = self.containers_dir();
+        let entries = fs::read_dir(&dir).map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            .collect())
+    }
+
+    fn find_by_name(&self, name: &str) -> Result<Option<String>, Error> {
+        for id in self.container_ids()? {
+            let record: Option<ContainerRecord> =
+                read_json(&self.paths(&id).record()).unwrap_or(None);
+            if record.is_some_and(|r| r.name == name) {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
+    fn resolve_container(&self, what: &str) -> Result<String, Error> {
+        if let Some(id) = self.find_by_name(what)? {
+            return Ok(id);
+        }
+        if !what.is_empty() && what.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let hits: Vec<String> = self
+                .container_ids()?
+                .into_iter()
+                .filter(|id| id.starts_with(what))
+                .collect();
+            match hits.len() {
+                1 => return Ok(hits.into_iter().next().expect("one hit")),
+                0 => {}
+                _ => {
+                    return Err(ContainerError::Ambiguous {
+                        what: what.into(),
+                        count: hits.len(),
+                    }
+                    .into())
+                }
+            }
+        }
+        Err(ContainerError::NoSuchContainer { what: what.into() }.into())
+    }
+}
+
+/// A started container whose end can be awaited.
+#[derive(Debug)]
+pub struct Attached {
+    /// The container.
+    pub id: String,
+    /// Its init process.
+    pub pid: i32,
+    paths: Paths,
+    report: BufReader<File>,
+    logs: LogReader,
+}
+
+impl Attached {
+    /// Waits for the end, handing each new log record to `on_log` as it is written. Returns
+    /// how the process ended.
+    pub fn wait(mut self, on_log: &mut dyn FnMut(&logs::Record)) -> Result<ExitState, Error> {
+        loop {
+            let ready = {
+                let mut fds = [PollFd::new(
+                    self.report.get_ref().as_fd(),
+                    PollFlags::POLLIN,
+                )];
+                poll(&mut fds, PollTimeout::from(20u8)).unwrap_or(0) > 0
+            };
+            for r in self.logs.poll().unwrap_or_default() {
+                on_log(&r);
+            }
+            if ready {
+                let mut line = String::new();
+                let n = self.report.read_line(&mut line).unwrap_or(0);
+                if n == 0 || line.trim_end() == "exited" {
+                    break;
+                }
+            }
+        }
+        for r in self.logs.poll().unwrap_or_default() {
+            on_log(&r);
+        }
+        let exit: Option<ExitState> =
+            read_json(&self.paths.exit()).map_err(|source| Error::Io {
+                path: self.paths.exit(),
+                source,
+            })?;
+        exit.ok_or_else(|| {
+            ContainerError::Shim {
+                id: self.id.clone(),
+                message: format!(
+                    "the shim ended without recording an exit (see {})",
+                    self.paths.shim_log().display()
+                ),
+            }
+            .into()
+        })
+    }
+
+    /// The raw descriptor of the report pipe (for callers that poll several things).
+    pub fn report_fd(&self) -> i32 {
+        self.report.get_ref().as_raw_fd()
+    }
+}
+
+fn running(info: &ContainerInfo) -> Result<&ShimState, Error> {
+    match (&info.shim, info.status) {
+        (Some(shim), Status::Running) => Ok(shim),
+        _ => Err(ContainerError::WrongStatus {
+            id: info.record.id.clone(),
+            status: info.status,
+            hint: "it is not running",
+        }
+        .into()),
+    }
+}
+
+/// Signals the container's init process, through a pidfd opened after checking that the pid
+/// still is that process (so a reused pid is never signalled).
+fn signal_process(id: &str, shim: &ShimState, signal: Signal) -> Result<(), Error> {
+    let pidfd: Option<OwnedFd> = pidfd_open(shim.pid);
+    if !alive(shim.pid, shim.pid_start) {
+        return Ok(());
+    }
+    let Some(pidfd) = pidfd else {
+        return Err(ContainerError::Shim {
+            id: id.into(),
+            message: "pidfd_open failed (kernel without pidfd?)".into(),
+        }
+        .into());
+    };
+    // SAFETY: pidfd_send_signal(pidfd, sig, NULL, 0).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal as i32,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ESRCH) {
+            return Err(ContainerError::Shim {
+                id: id.into(),
+                message: format!("cannot send {signal}: {e}"),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Waits for the shim to exit; false on timeout.
+fn wait_shim(shim: &ShimState, timeout: Option<Duration>) -> bool {
+    let pidfd = pidfd_open(shim.shim_pid);
+    if !alive(shim.shim_pid, shim.shim_start) {
+        return true;
+    }
+    let deadline = timeout.map(|t| Instant::now() + t);
+    match pidfd {
+        Some(fd) => loop {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let ms = left.map_or(PollTimeout::NONE, |l| {
+                PollTimeout::try_from(l.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX)
+            });
+            let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+            if poll(&mut fds, ms).unwrap_or(0) > 0 {
+                return true;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
+        },
+        None => loop {
+            if !alive(shim.shim_pid, shim.shim_start) {
+                return true;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        },
+    }
+}
+
+/// The signal `stop` sends: the container's, else the image's `StopSignal`, else SIGTERM.
+fn stop_signal(record: &ContainerRecord) -> Result<Signal, Error> {
+    let text = record
+        .config
+        .stop_signal
+        .clone()
+        .or_else(|| {
+            record
+                .image_config
+                .config()
+                .as_ref()
+                .and_then(|c| c.stop_signal().clone())
+        })
+        .unwrap_or_else(|| "SIGTERM".into());
+    skiff_runtime::parse_signal(&text).map_err(|_| {
+        ContainerError::BadStopSignal {
+            id: record.id.clone(),
+            signal: text,
+        }
+        .into()
+    })
+}
+
+/// Container names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 128 characters (Docker's rule).
+pub fn check_name(name: &str) -> Result<(), ContainerError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ContainerError::BadName { name: name.into() })
+    }
+}
