@@ -131,7 +131,7 @@ pub fn plan(
         let diff_id: Digest = diff_id
             .parse()
             .map_err(|e| inconsistent(format!("rootfs.diff_ids[{i}]: {e}")))?;
-        let size = u64::try_from(desc.size()).unwrap_or(0);
+        let size = desc.size();
         layers.push(Layer {
             diff_id,
             blob,
