@@ -126,10 +126,10 @@ impl ArchiveSource {
         reader: Box<dyn Read>,
     ) -> Result<(), ImportError> {
         let mut tar = tar::Archive::new(reader);
-        let mut last = String::from("the start of the archive");
+        let mut last: Option<String> = None;
         let entries = tar
             .entries()
-            .map_err(|source| self.read_err(&last, source))?;
+            .map_err(|source| self.read_err("the archive", source))?;
         for (count, entry) in entries.enumerate() {
             if count >= MAX_ENTRIES {
                 return Err(ImportError::TooManyEntries {
@@ -137,11 +137,17 @@ impl ArchiveSource {
                     limit: MAX_ENTRIES,
                 });
             }
-            let where_ = format!("the entry after {last}");
-            let mut entry = entry.map_err(|source| self.read_err(&where_, source))?;
+            let entry = entry.map_err(|source| {
+                let at = match &last {
+                    Some(name) => format!("the entry after {name}"),
+                    None => "the first entry".to_string(),
+                };
+                self.read_err(&at, source)
+            });
+            let mut entry = entry?;
             let raw = entry.path_bytes().into_owned();
             let name = clean_name(&raw).map_err(|reason| self.unsafe_entry(&raw, reason))?;
-            last = name.clone();
+            last = Some(name.clone());
             self.read_entry(content, &mut entry, &raw, name)?;
         }
         Ok(())

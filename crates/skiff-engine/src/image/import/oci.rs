@@ -177,7 +177,7 @@ fn resolve(
             let blob = blob_entry(&digest);
             let index: Index =
                 serde_json::from_slice(&bytes).map_err(|e| malformed(source, &blob, e))?;
-            let (i, chosen) = choose_amd64(source, &index, &blob)?;
+            let (i, chosen) = choose_amd64(source, &index, &format!("index {blob}"))?;
             resolve(
                 source,
                 content,
@@ -259,7 +259,7 @@ fn check_manifest(
             });
         }
     }
-    let config_entry = format!("{blob} config");
+    let config_entry = format!("manifest {blob} config");
     let config_type = manifest.config.media_type.as_deref().unwrap_or("");
     if config_type != media::OCI_CONFIG && config_type != media::DOCKER_CONFIG {
         return Err(ImportError::UnknownMediaType {
@@ -271,7 +271,7 @@ fn check_manifest(
     let config = parse_digest(source, &config_entry, &manifest.config.digest)?;
     source.blob(&config, manifest.config.size, &config_entry)?;
     for (i, layer) in manifest.layers.iter().enumerate() {
-        let layer_entry = format!("{blob} layers[{i}]");
+        let layer_entry = format!("manifest {blob} layers[{i}]");
         let layer_type = layer.media_type.as_deref().unwrap_or("");
         if media::layer_compression(layer_type).is_err() {
             return Err(ImportError::UnknownMediaType {
