@@ -87,6 +87,16 @@ fn loads_oci_archives_plain_and_gzipped() {
     let images = other.engine.load(&gz).unwrap();
     assert_eq!(images[0].manifest, digest(&built.manifest_digest));
     assert_is_built(&other, &images[0], &built);
+
+    let third = Setup::new();
+    let zst = third.path("busybox.tar.zst");
+    fs::write(
+        &zst,
+        zstd::encode_all(&fs::read(&tar).unwrap()[..], 3).unwrap(),
+    )
+    .unwrap();
+    let images = third.engine.load(&zst).unwrap();
+    assert_is_built(&third, &images[0], &built);
 }
 
 #[test]
@@ -151,7 +161,10 @@ fn loading_twice_records_one_image() {
     let first = setup.engine.load(&tar).unwrap();
     let index = setup.index_bytes();
     let second = setup.engine.load(&tar).unwrap();
-    assert_eq!(first[0].id, second[0].id);
+    assert_eq!(
+        first, second,
+        "the same image, first stored at the same time"
+    );
     assert_eq!(setup.index_bytes(), index, "a second load changes nothing");
     let all = setup.engine.images().unwrap();
     assert_eq!(all.len(), 1);

@@ -279,8 +279,8 @@ struct Found {
 impl Engine {
     /// Loads the images of an OCI image layout directory, an OCI archive or a `docker save`
     /// archive (see the [module documentation](self)), and returns them with the names the
-    /// archive gives them. Loading an image already present adds the names and changes nothing
-    /// else. On failure the image index is unchanged.
+    /// archive gives them (the store may know more). Loading an image already present adds
+    /// the names and changes nothing else. On failure the image index is unchanged.
     pub fn load(&self, path: &Path) -> Result<Vec<Image>, Error> {
         let _guard = self.gc_guard(false)?;
         let meta = fs::metadata(path).map_err(|source| ImportError::Io {
@@ -327,11 +327,16 @@ impl Engine {
             });
         }
         let recorded = images.clone();
-        self.images.update(move |all| {
-            for image in recorded {
-                index::add(all, image);
-            }
+        let stored: Vec<Image> = self.images.update(move |all| {
+            recorded
+                .into_iter()
+                .map(|image| index::add(all, image))
+                .collect()
         })?;
+        // The archive's names, with the first time the store saw each image.
+        for (image, stored) in images.iter_mut().zip(stored) {
+            image.stored_at = stored.stored_at;
+        }
         Ok(merge_same_ids(images))
     }
 }
