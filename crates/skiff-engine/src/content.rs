@@ -180,7 +180,23 @@ impl ContentStore {
             }
         }
         let tmp = self.root.join("ingest").join(random_hex(12));
-        let result = self.ingest_into(&tmp, expected, size, source);
+        let result = self.ingest_into(&tmp, Some(expected), size, source);
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result.map(|_| ())
+    }
+
+    /// Stores the bytes read from `source` under the digest they hash to, which is returned:
+    /// for data whose digest is not known beforehand (the layers and configs of `docker save`
+    /// archives). Checked against `size` if known; on any failure nothing is left in the store.
+    pub fn ingest_unnamed(
+        &self,
+        size: Option<u64>,
+        source: &mut dyn Read,
+    ) -> Result<Digest, ContentError> {
+        let tmp = self.root.join("ingest").join(random_hex(12));
+        let result = self.ingest_into(&tmp, None, size, source);
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
         }
@@ -190,10 +206,10 @@ impl ContentStore {
     fn ingest_into(
         &self,
         tmp: &Path,
-        expected: &Digest,
+        expected: Option<&Digest>,
         size: Option<u64>,
         source: &mut dyn Read,
-    ) -> Result<(), ContentError> {
+    ) -> Result<Digest, ContentError> {
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -205,31 +221,33 @@ impl ContentStore {
         let copied = io::copy(&mut source.take(limit + 1), &mut writer).map_err(io_err(tmp))?;
         let (actual, count, buf) = writer.finish();
         debug_assert_eq!(copied, count);
+        let named = expected.unwrap_or(&actual);
         if count > self.max_blob {
             return Err(ContentError::TooLarge {
-                digest: expected.clone(),
+                digest: named.clone(),
                 limit: self.max_blob,
             });
         }
         if let Some(size) = size {
             if count != size {
                 return Err(ContentError::SizeMismatch {
-                    digest: expected.clone(),
+                    digest: named.clone(),
                     expected: size,
                     actual: count,
                 });
             }
         }
-        if actual != *expected {
+        if actual != *named {
             return Err(ContentError::DigestMismatch {
-                expected: expected.clone(),
+                expected: named.clone(),
                 actual,
             });
         }
         let file = buf.into_inner().map_err(|e| io_err(tmp)(e.into_error()))?;
         file.sync_all().map_err(io_err(tmp))?;
-        let dest = self.path(expected);
-        fs::rename(tmp, &dest).map_err(io_err(&dest))
+        let dest = self.path(&actual);
+        fs::rename(tmp, &dest).map_err(io_err(&dest))?;
+        Ok(actual)
     }
 
     /// Stores `bytes` and returns their digest.
@@ -357,6 +375,17 @@ mod tests {
             .ingest(&Digest::of(&big), None, &mut &big[..])
             .unwrap_err();
         assert!(matches!(err, ContentError::TooLarge { .. }), "{err}");
+    }
+
+    #[test]
+    fn unnamed_data_is_stored_under_its_digest() {
+        let (dir, s) = store();
+        let d = s.ingest_unnamed(Some(5), &mut &b"hello"[..]).unwrap();
+        assert_eq!(d, Digest::of(b"hello"));
+        assert_eq!(s.read(&d, 100).unwrap(), b"hello");
+        let err = s.ingest_unnamed(Some(9), &mut &b"hello"[..]).unwrap_err();
+        assert!(matches!(err, ContentError::SizeMismatch { .. }), "{err}");
+        assert_eq!(fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::content::ContentError;
 use crate::image::commit::CommitError;
+use crate::image::gc::GcError;
 use crate::image::import::ImportError;
 use crate::image::layers::LayerError;
 use crate::image::registry::RegistryError;
@@ -35,6 +36,9 @@ pub enum Error {
     /// Importing an image.
     #[error(transparent)]
     Import(#[from] ImportError),
+    /// Removing images, collecting garbage.
+    #[error(transparent)]
+    Gc(#[from] GcError),
     /// Talking to a registry.
     #[error(transparent)]
     Registry(#[from] RegistryError),

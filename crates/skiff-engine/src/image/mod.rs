@@ -1,11 +1,13 @@
 //! Images: the content store's manifests and configs, their unpacked layers, and the index of
 //! image names. Images enter by [`import`] (archives and layouts) or [`pull`] (registries);
-//! both end in [`commit`], which unpacks the layers and records the image.
+//! both end in [`commit`], which unpacks the layers and records the image. [`gc`] removes
+//! them and what nothing refers to any more; [`inspect`] looks them up.
 
 pub mod commit;
 pub mod gc;
 pub mod import;
 pub mod index;
+pub mod inspect;
 pub mod layers;
 pub mod media;
 pub mod pull;

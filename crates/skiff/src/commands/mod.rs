@@ -2,6 +2,7 @@
 
 pub mod container;
 pub mod engine_args;
+pub mod human;
 pub mod image;
 pub mod shim;
 pub mod validate;
