@@ -6,7 +6,6 @@
 mod commands;
 mod fs_loader;
 // Used by `skiff image pull` once it is wired in.
-#[allow(dead_code)]
 mod progress;
 
 use std::process::ExitCode;

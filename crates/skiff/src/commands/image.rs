@@ -34,6 +34,14 @@ enum Command {
         #[arg(short = 'i', long = "input", value_name = "FILE|DIR")]
         input: Option<PathBuf>,
     },
+    /// Pull an image from a registry (`busybox` is docker.io/library/busybox:latest).
+    Pull {
+        /// Print only the image id when done (no progress).
+        #[arg(short, long)]
+        quiet: bool,
+        /// The image reference (NAME[:TAG] or NAME@sha256:DIGEST).
+        reference: String,
+    },
     /// List the images.
     #[command(visible_alias = "list")]
     Ls {
@@ -91,6 +99,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let engine = args.engine.open(None)?;
     match &args.command {
         Command::Load { input } => load(&engine, input.as_ref()),
+        Command::Pull { quiet, reference } => pull(&engine, reference, *quiet),
         Command::Ls { quiet, output } => list(&engine, *quiet, *output),
         Command::Inspect { images, output } => inspect(&engine, images, *output),
         Command::Rm { force, images } => remove(&engine, images, *force),
@@ -117,6 +126,22 @@ fn load(engine: &Engine, input: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
         }
     }
     print(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pull(engine: &Engine, reference: &str, quiet: bool) -> anyhow::Result<ExitCode> {
+    let reference: skiff_engine::image::Reference = reference.parse()?;
+    let image = if quiet {
+        engine.pull(&reference, &skiff_engine::image::pull::NoProgress)
+    } else {
+        engine.pull(&reference, &crate::progress::PullBars::new())
+    }
+    .map_err(flat)?;
+    if quiet {
+        println!("{}", image.id);
+    } else {
+        println!("Pulled {} ({})", reference.familiar(), image.id);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
