@@ -91,21 +91,23 @@ pub(super) fn read(raw: &[u8], start: u64, header_pos: u64) -> Result<Headers, U
         }
         pos = data_start + round_up(size) as usize;
     }
+    let old = header.as_old();
     let mut headers = Headers {
         path: header.path_bytes().into_owned(),
         link: header
             .link_name_bytes()
             .map(|l| l.into_owned())
             .unwrap_or_default(),
-        mode: header
-            .mode()
-            .map_err(|_| bad(at as u64, "unreadable mode"))?
-            & 0o7777,
-        uid: id(header.uid()).ok_or_else(|| bad(at as u64, "unreadable uid"))?,
-        gid: id(header.gid()).ok_or_else(|| bad(at as u64, "unreadable gid"))?,
-        mtime: header
-            .mtime()
-            .ok()
+        mode: numeric(header.mode().map(u64::from), &old.mode)
+            .and_then(|m| u32::try_from(m & 0o7777).ok())
+            .ok_or_else(|| bad(at as u64, "unreadable mode"))?,
+        uid: numeric(header.uid(), &old.uid)
+            .and_then(id)
+            .ok_or_else(|| bad(at as u64, "unreadable uid"))?,
+        gid: numeric(header.gid(), &old.gid)
+            .and_then(id)
+            .ok_or_else(|| bad(at as u64, "unreadable gid"))?,
+        mtime: numeric(header.mtime(), &old.mtime)
             .and_then(|t| i64::try_from(t).ok())
             .map(|t| TimeSpec::new(t, 0))
             .ok_or_else(|| bad(at as u64, "unreadable mtime"))?,
@@ -174,12 +176,19 @@ fn c_string(data: &[u8]) -> Vec<u8> {
     data[..end].to_vec()
 }
 
+/// A numeric header field: as the parser reads it, or 0 if the field is empty (all NULs or
+/// spaces), as GNU tar and Go's archive/tar read it.
+fn numeric(parsed: std::io::Result<u64>, field: &[u8]) -> Option<u64> {
+    match parsed {
+        Ok(value) => Some(value),
+        Err(_) if field.iter().all(|&b| b == 0 || b == b' ') => Some(0),
+        Err(_) => None,
+    }
+}
+
 /// A uid or gid that `chown` can take (`u32::MAX` means "leave unchanged" to it).
-fn id(value: std::io::Result<u64>) -> Option<u32> {
-    value
-        .ok()
-        .and_then(|v| u32::try_from(v).ok())
-        .filter(|&v| v != u32::MAX)
+fn id(value: u64) -> Option<u32> {
+    u32::try_from(value).ok().filter(|&v| v != u32::MAX)
 }
 
 fn decimal<T: std::str::FromStr>(value: &[u8]) -> Option<T> {

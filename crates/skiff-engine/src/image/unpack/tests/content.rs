@@ -236,3 +236,20 @@ fn creates_missing_parents() {
         assert_eq!((m.mode() & 0o7777, m.uid()), (0o755, 0), "{dir}");
     }
 }
+
+#[test]
+fn reads_empty_numeric_fields_as_zero() {
+    let fx = Fixture::new();
+    let mut h = tar::Header::new_gnu();
+    h.set_path("bare").unwrap();
+    h.set_size(1);
+    h.set_cksum();
+    let mut tar = Tar::new();
+    tar.0.append(&h, &b"x"[..]).unwrap();
+    fx.unpack(&tar.finish()).unwrap();
+    let m = lstat(&fx.path("bare"));
+    assert_eq!(
+        (m.uid(), m.gid(), m.mode() & 0o7777, m.mtime()),
+        (0, 0, 0, 0)
+    );
+}
