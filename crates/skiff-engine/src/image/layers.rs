@@ -184,6 +184,10 @@ impl LayerStore {
         let short = short_id();
         let link_file = tmp.join("link");
         fs::write(&link_file, &short).map_err(io_err(&link_file))?;
+        // Durable before visible: after a crash a layer directory is whole, or it is a
+        // leftover under tmp/ that nothing uses (clean_tmp deletes it). One syncfs flushes
+        // the unpack instead of an fsync per file.
+        sync_fs(tmp)?;
         let dest = self.root.join(diff_id.hex());
         if dest.exists() {
             // Left by a removal that crashed half-way: it has no valid link file, so it is
@@ -193,6 +197,12 @@ impl LayerStore {
         fs::rename(tmp, &dest).map_err(io_err(&dest))?;
         let link = self.root.join("l").join(&short);
         symlink(format!("../{}/diff", diff_id.hex()), &link).map_err(io_err(&link))?;
+        // The rename and the short name, so that an image recorded after this finds them.
+        for dir in [self.root.clone(), self.root.join("l")] {
+            fs::File::open(&dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_err(&dir))?;
+        }
         Ok(stats)
     }
 
@@ -253,6 +263,12 @@ impl LayerStore {
     }
 }
 
+/// Flushes the filesystem holding `dir` (its data and metadata, not only `dir`'s).
+fn sync_fs(dir: &Path) -> Result<(), LayerError> {
+    let fd = fs::File::open(dir).map_err(io_err(dir))?;
+    nix::unistd::syncfs(&fd).map_err(|errno| io_err(dir)(errno.into()))
+}
+
 /// A new short name: 26 random uppercase letters and digits (as overlay2's).
 fn short_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -265,4 +281,167 @@ fn short_id() -> String {
             ALPHABET[byte as usize % ALPHABET.len()] as char
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+    use std::time::Duration;
+
+    use super::*;
+
+    fn layer(files: &[(&str, &[u8])]) -> (Vec<u8>, Digest) {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, path, *data).unwrap();
+        }
+        let tar = b.into_inner().unwrap();
+        let digest = Digest::of(&tar);
+        (tar, digest)
+    }
+
+    /// An `open` for `ensure` serving `tar`, counting its calls; the first read waits a little
+    /// so that concurrent callers overlap.
+    fn opener(
+        tar: Vec<u8>,
+        calls: Arc<AtomicUsize>,
+    ) -> impl FnMut() -> Result<(Box<dyn Read>, Compression), LayerError> {
+        move || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(100));
+            Ok((
+                Box::new(io::Cursor::new(tar.clone())) as Box<dyn Read>,
+                Compression::None,
+            ))
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn unpacks_a_layer_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = LayerStore::open(tmp.path(), UnpackLimits::default()).unwrap();
+        let (tar, diff_id) = layer(&[("etc/os-release", b"ID=skiff\n")]);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut open = opener(tar, calls.clone());
+        assert!(!store.contains(&diff_id));
+        assert!(store.ensure(&diff_id, &mut open).unwrap());
+        assert!(store.contains(&diff_id));
+        assert_eq!(
+            fs::read(store.diff_dir(&diff_id).join("etc/os-release")).unwrap(),
+            b"ID=skiff\n"
+        );
+        assert!(!store.ensure(&diff_id, &mut open).unwrap());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(store.list().unwrap(), vec![diff_id]);
+        assert!(names(&tmp.path().join("tmp")).is_empty());
+    }
+
+    #[test]
+    fn concurrent_ensures_unpack_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = LayerStore::open(tmp.path(), UnpackLimits::default()).unwrap();
+        let (tar, diff_id) = layer(&[("a", b"a"), ("b/c", b"c")]);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let barrier = Arc::new(Barrier::new(2));
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let (store, diff_id, barrier) = (store.clone(), diff_id.clone(), barrier.clone());
+                let mut open = opener(tar.clone(), calls.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store.ensure(&diff_id, &mut open).unwrap()
+                })
+            })
+            .collect();
+        let unpacked: Vec<bool> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "the blob was opened more than once"
+        );
+        assert_eq!(unpacked.iter().filter(|u| **u).count(), 1, "{unpacked:?}");
+        assert_eq!(
+            fs::read(store.diff_dir(&diff_id).join("b/c")).unwrap(),
+            b"c"
+        );
+    }
+
+    /// The store holds no layer: only its empty directories and lock files.
+    fn assert_nothing_kept(root: &Path) {
+        assert_eq!(names(root), ["l", "locks", "tmp"]);
+        assert!(names(&root.join("l")).is_empty());
+        assert!(names(&root.join("tmp")).is_empty());
+        for lock in names(&root.join("locks")) {
+            assert!(lock.ends_with(".lock"), "{lock}");
+        }
+    }
+
+    #[test]
+    fn a_diff_id_mismatch_keeps_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = LayerStore::open(tmp.path(), UnpackLimits::default()).unwrap();
+        let (tar, actual) = layer(&[("f", b"content")]);
+        let claimed = Digest::of(b"something else");
+        let mut open = opener(tar, Arc::default());
+        let err = store.ensure(&claimed, &mut open).unwrap_err();
+        assert!(
+            matches!(&err, LayerError::DiffIdMismatch { expected, actual: a } if *expected == claimed && *a == actual),
+            "{err:?}"
+        );
+        assert_nothing_kept(tmp.path());
+        assert!(!store.contains(&claimed));
+    }
+
+    #[test]
+    fn an_unpack_error_keeps_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = LayerStore::open(tmp.path(), UnpackLimits::default()).unwrap();
+        let (mut tar, _) = layer(&[("f", b"content")]);
+        tar.truncate(700);
+        let diff_id = Digest::of(&tar);
+        let mut open = opener(tar, Arc::default());
+        let err = store.ensure(&diff_id, &mut open).unwrap_err();
+        assert!(matches!(err, LayerError::Unpack { .. }), "{err:?}");
+        assert_nothing_kept(tmp.path());
+    }
+
+    #[test]
+    fn short_names_lead_to_the_layer() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = LayerStore::open(tmp.path(), UnpackLimits::default()).unwrap();
+        let (tar, diff_id) = layer(&[("f", b"x")]);
+        store
+            .ensure(&diff_id, &mut opener(tar, Arc::default()))
+            .unwrap();
+        let short = store.short_name(&diff_id).unwrap();
+        let id = short.strip_prefix("l/").unwrap();
+        assert_eq!(id.len(), SHORT_LEN);
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+            "{id}"
+        );
+        let resolved = fs::canonicalize(store.root().join(&short)).unwrap();
+        assert_eq!(
+            resolved,
+            fs::canonicalize(store.diff_dir(&diff_id)).unwrap()
+        );
+        // A lost short name (a crash after the rename) is made again.
+        fs::remove_file(store.root().join(&short)).unwrap();
+        assert_eq!(store.short_name(&diff_id).unwrap(), short);
+        assert_eq!(fs::read(store.root().join(&short).join("f")).unwrap(), b"x");
+    }
 }
