@@ -137,9 +137,8 @@ fn a_container_keeps_running_and_logging_across_engine_processes() {
         "the shim keeps writing logs with no engine process around"
     );
     // Following the logs sees new lines and ends when the container does.
-    let follow = std::process::Command::new(support::skiff_bin())
-        .args(["container", "logs", "-f", &id, "--data-dir"])
-        .arg(e.data())
+    let follow = e
+        .command(&["container", "logs", "-f", &id])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -45,14 +45,20 @@ impl TestEngine {
         self.dir.path().join("data")
     }
 
-    /// Runs `skiff ARGS --data-dir DATA`.
+    /// Runs `skiff GROUP --data-dir DATA REST…` for `args` = `[GROUP, REST…]` (before the
+    /// rest, which may end with a container's own command line).
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(skiff_bin())
-            .args(args)
+        self.command(args).output().expect("run skiff")
+    }
+
+    /// The command `run` runs.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(skiff_bin());
+        cmd.arg(args[0])
             .arg("--data-dir")
             .arg(self.data())
-            .output()
-            .expect("run skiff")
+            .args(&args[1..]);
+        cmd
     }
 
     /// Runs skiff and insists on success; returns stdout.
@@ -114,11 +120,7 @@ impl Drop for TestEngine {
         // Whatever the test did, remove every container (the shims unmount and delete the
         // cgroups), then anything still mounted under the directory.
         for id in self.container_dirs() {
-            let _ = Command::new(skiff_bin())
-                .args(["container", "rm", "-f", &id])
-                .arg("--data-dir")
-                .arg(self.data())
-                .output();
+            let _ = self.run(&["container", "rm", "-f", &id]);
         }
         for m in mounts_under(self.dir.path()).iter().rev() {
             let _ = nix::mount::umount2(m.as_path(), nix::mount::MntFlags::MNT_DETACH);

@@ -166,6 +166,8 @@ fn devices() -> Vec<LinuxDeviceCgroup> {
         rule(true, C, Some(5), Some(1), "rwm"),
         rule(true, C, Some(5), Some(2), "rwm"),
         rule(true, C, Some(136), None, "rwm"),
-        rule(false, C, Some(10), Some(229), "rwm"),
+        // runc's example spec also denies c 10:229 (fuse) after the wildcard `c *:* m`; on
+        // cgroup v1 runc cannot take a device out of a wildcard rule and refuses the whole
+        // spec, and the rule only withdraws mknod of /dev/fuse. Left out.
     ]
 }
