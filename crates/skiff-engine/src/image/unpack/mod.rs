@@ -3,7 +3,7 @@
 //!
 //! * Nothing lands outside the layer directory: names with `..` or a leading `/` are refused,
 //!   every entry is created relative to a descriptor of its directory, opened under the root
-//!   without following symlinks, and never through a symlink (see [`tree`](self) for how).
+//!   without following symlinks, and never through a symlink (the `tree` module tells how).
 //!   Symlinks are created as they are, absolute targets included, and never followed here.
 //! * Whiteouts become what overlayfs reads: `.wh.NAME` a 0:0 character device `NAME`,
 //!   `.wh..wh..opq` the xattr `trusted.overlay.opaque=y` on its directory; other `.wh..wh.*`
@@ -164,7 +164,7 @@ pub enum UnpackError {
         entry: String,
     },
     /// An entry's name would lead outside the layer.
-    #[error("{entry:?}: refusing an entry whose name {problem}")]
+    #[error("{entry}: refusing an entry whose name {problem}")]
     UnsafeName {
         /// The name as the archive gives it.
         entry: String,

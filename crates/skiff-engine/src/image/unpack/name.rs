@@ -88,16 +88,24 @@ impl Name {
     }
 }
 
-/// A name from the archive as messages show it: lossy UTF-8, cut to a readable length.
+/// A name from the archive as messages show it: lossy UTF-8 with control characters escaped
+/// (names come from the archive, and must not drive a terminal), cut to a readable length.
 pub(super) fn display(raw: &[u8]) -> String {
     const MAX: usize = 300;
     let text = String::from_utf8_lossy(raw);
-    if text.chars().count() <= MAX {
-        return text.into_owned();
+    let mut out = String::with_capacity(text.len().min(MAX));
+    for (i, c) in text.chars().enumerate() {
+        if i == MAX {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
     }
-    let mut cut: String = text.chars().take(MAX).collect();
-    cut.push('…');
-    cut
+    out
 }
 
 /// What an entry means to overlayfs, by its name.
@@ -206,5 +214,7 @@ mod tests {
         assert_eq!(display(b"a/b"), "a/b");
         let long = vec![b'x'; 1000];
         assert_eq!(display(&long).chars().count(), 301);
+        assert_eq!(display(b"a\x1b[31m\nb"), "a\\u{1b}[31m\\nb");
+        assert_eq!(display(b"caf\xc3\xa9 \xff"), "café \u{fffd}");
     }
 }
