@@ -29,25 +29,25 @@ pub enum Error {
     Index(#[from] IndexError),
     /// The layer store.
     #[error(transparent)]
-    Layer(#[from] LayerError),
+    Layer(Box<LayerError>),
     /// Committing an image.
     #[error(transparent)]
-    Commit(#[from] CommitError),
+    Commit(Box<CommitError>),
     /// Importing an image.
     #[error(transparent)]
-    Import(#[from] ImportError),
+    Import(Box<ImportError>),
     /// Removing images, collecting garbage.
     #[error(transparent)]
     Gc(#[from] GcError),
     /// Talking to a registry.
     #[error(transparent)]
-    Registry(#[from] RegistryError),
+    Registry(Box<RegistryError>),
     /// An image reference.
     #[error(transparent)]
     Reference(#[from] InvalidReference),
     /// A container operation.
     #[error(transparent)]
-    Container(#[from] crate::container::ContainerError),
+    Container(Box<crate::container::ContainerError>),
     /// No image by that name or id.
     #[error("no image {wanted:?} in the store (pull it or load it first: skiff image ls lists what is here)")]
     NoSuchImage {
@@ -55,6 +55,25 @@ pub enum Error {
         wanted: String,
     },
 }
+
+// The larger module errors are boxed so that `Result<T, Error>` stays small on the happy path.
+macro_rules! boxed_from {
+    ($($variant:ident($ty:ty)),* $(,)?) => {$(
+        impl From<$ty> for Error {
+            fn from(e: $ty) -> Self {
+                Error::$variant(Box::new(e))
+            }
+        }
+    )*};
+}
+
+boxed_from!(
+    Layer(LayerError),
+    Commit(CommitError),
+    Import(ImportError),
+    Registry(RegistryError),
+    Container(crate::container::ContainerError),
+);
 
 /// Short for `Result<T, Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -159,8 +159,8 @@ impl Engine {
                         if let Err(e) = self.fetch_layer(client, layer, progress, &cancel) {
                             cancel.store(true, Ordering::Relaxed);
                             let mut first = failure.lock().unwrap_or_else(|e| e.into_inner());
-                            let cancelled =
-                                matches!(e, Error::Registry(RegistryError::Cancelled { .. }));
+                            let cancelled = matches!(&e, Error::Registry(r)
+                                if matches!(**r, RegistryError::Cancelled { .. }));
                             if first.is_none() && !cancelled {
                                 *first = Some(e);
                             }
