@@ -23,5 +23,7 @@ pub mod storage;
 pub use digest::Digest;
 pub use engine::{now, parse_runtime, Engine, EngineOptions, RuntimeChoice, DEFAULT_DATA_DIR};
 pub use error::{Error, Result};
+/// A signal, as [`Engine::kill_container`] takes it.
+pub use nix::sys::signal::Signal;
 /// Parses a signal name (`TERM`, `SIGTERM`) or number, as `kill` and `stop` take them.
 pub use skiff_runtime::parse_signal;

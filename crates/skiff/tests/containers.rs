@@ -8,6 +8,8 @@ mod support;
 use std::fs;
 use std::time::{Duration, Instant};
 
+use skiff_testkit::image::layered_busybox;
+use skiff_testkit::registry::Registry;
 use support::{cgroup_dirs, id_of, TestEngine};
 
 fn stdout_of(out: &std::process::Output) -> String {
@@ -423,6 +425,102 @@ fn bad_requests_get_clear_errors_and_leave_nothing() {
     e.ok(&["container", "rm", "taken"]);
     assert!(e.container_dirs().is_empty(), "{:?}", e.container_dirs());
     assert!(support::mounts_under(&e.data()).is_empty());
+}
+
+#[test]
+fn pull_run_logs_exec_stop_rm_with_a_real_registry() {
+    let e = TestEngine::empty();
+    let layout = e.dir.path().join("layout");
+    layered_busybox().write_oci_layout(&layout, "v1");
+    let registry = Registry::start();
+    registry.push_layout(&layout, "v1", "team/app", None);
+    let reference = format!("{}/team/app:v1", registry.addr());
+    let err = e.fails(&["image", "pull", &reference]);
+    assert!(
+        err.contains(registry.addr()),
+        "plain HTTP only when allowed: {err}"
+    );
+    e.ok(&[
+        "image",
+        "pull",
+        "--insecure-registry",
+        registry.addr(),
+        &reference,
+    ]);
+    let id = id_of(&e.ok(&[
+        "container", "run", "-d", "--name", "app", &reference, "sh", "-c",
+        "trap 'echo bye; exit 0' TERM; echo hello from the registry; while true; do sleep 0.1; done",
+    ]));
+    wait_for(|| e.ok(&["container", "logs", "app"]) == "hello from the registry\n");
+    assert_eq!(
+        e.ok(&["container", "exec", "app", "cat", "/data/old/new.txt"]),
+        "fresh\n"
+    );
+    e.ok(&["container", "stop", "-t", "2", "app"]);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&e.ok(&["container", "inspect", "app"])).unwrap();
+    assert_eq!(
+        inspect[0]["exit"]["exit_code"], 0,
+        "the trap ran on SIGTERM"
+    );
+    assert!(e.ok(&["container", "logs", "app"]).ends_with("bye\n"));
+    e.ok(&["container", "rm", "app"]);
+    e.assert_clean(&id);
+}
+
+#[test]
+fn a_container_whose_shim_was_killed_is_dead_and_rm_cleans_it_up() {
+    let e = TestEngine::with_image();
+    let id = id_of(&e.ok(&["container", "run", "-d", "test", "sleep", "300"]));
+    let inspect: serde_json::Value =
+        serde_json::from_str(&e.ok(&["container", "inspect", &id])).unwrap();
+    let shim = inspect[0]["shim"]["shim_pid"].as_i64().unwrap() as i32;
+    let pid = inspect[0]["shim"]["pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(shim), nix::sys::signal::SIGKILL).unwrap();
+    wait_for(|| e.ok(&["container", "ls", "-a"]).contains("dead"));
+    let err = e.fails(&["container", "start", &id]);
+    assert!(err.contains("dead"), "{err}");
+    e.ok(&["container", "rm", "-f", &id]);
+    wait_for(|| {
+        fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(true)
+    });
+    e.assert_clean(&id);
+}
+
+#[test]
+fn a_foreground_run_passes_signals_to_the_container() {
+    use std::io::{BufRead, BufReader};
+    let e = TestEngine::with_image();
+    let mut child = e
+        .command(&[
+            "container", "run", "--rm", "test", "sh", "-c",
+            "trap 'echo got INT; exit 5' INT; echo ready; while true; do sleep 0.1; done",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::SIGINT,
+    )
+    .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert_eq!(rest, "got INT\n");
+    assert_eq!(child.wait().unwrap().code(), Some(5));
+    assert!(e.container_dirs().is_empty());
 }
 
 fn wait_for(mut cond: impl FnMut() -> bool) {

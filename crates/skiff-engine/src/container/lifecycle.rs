@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::Signal;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use serde::Serialize;
 
 use super::config::ContainerConfig;
@@ -442,15 +443,62 @@ pub struct Attached {
 impl Attached {
     /// Waits for the end, handing each new log record to `on_log` as it is written. Returns
     /// how the process ended.
-    pub fn wait(mut self, on_log: &mut dyn FnMut(&logs::Record)) -> Result<ExitState, Error> {
+    pub fn wait(self, on_log: &mut dyn FnMut(&logs::Record)) -> Result<ExitState, Error> {
+        self.wait_forwarding(on_log, &[])
+    }
+
+    /// As [`wait`](Self::wait), and passes `signals` received meanwhile on to the container's
+    /// process (as `docker run` does): they are blocked in the calling thread and read from a
+    /// signalfd. For single-threaded callers such as the CLI.
+    pub fn wait_forwarding(
+        mut self,
+        on_log: &mut dyn FnMut(&logs::Record),
+        signals: &[Signal],
+    ) -> Result<ExitState, Error> {
+        let mut mask = SigSet::empty();
+        for s in signals {
+            mask.add(*s);
+        }
+        let mut signal_fd = None;
+        if !signals.is_empty() && mask.thread_block().is_ok() {
+            signal_fd =
+                SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).ok();
+        }
+        let result = self.wait_loop(on_log, signal_fd.as_mut());
+        if !signals.is_empty() {
+            let _ = mask.thread_unblock();
+        }
+        result
+    }
+
+    fn wait_loop(
+        &mut self,
+        on_log: &mut dyn FnMut(&logs::Record),
+        mut signal_fd: Option<&mut SignalFd>,
+    ) -> Result<ExitState, Error> {
         loop {
-            let ready = {
-                let mut fds = [PollFd::new(
+            let (ready, signalled) = {
+                let mut fds = vec![PollFd::new(
                     self.report.get_ref().as_fd(),
                     PollFlags::POLLIN,
                 )];
-                poll(&mut fds, PollTimeout::from(20u8)).unwrap_or(0) > 0
+                if let Some(sfd) = signal_fd.as_deref() {
+                    fds.push(PollFd::new(sfd.as_fd(), PollFlags::POLLIN));
+                }
+                let n = poll(&mut fds, PollTimeout::from(20u8)).unwrap_or(0);
+                let readable = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+                (
+                    n > 0 && readable(&fds[0]),
+                    n > 0 && fds.len() > 1 && readable(&fds[1]),
+                )
             };
+            if signalled {
+                if let Some(sfd) = signal_fd.as_deref_mut() {
+                    while let Ok(Some(info)) = sfd.read_signal() {
+                        self.forward(info.ssi_signo as i32);
+                    }
+                }
+            }
             for r in self.logs.poll().unwrap_or_default() {
                 on_log(&r);
             }
@@ -480,6 +528,15 @@ impl Attached {
             }
             .into()
         })
+    }
+
+    fn forward(&self, signo: i32) {
+        let Ok(signal) = Signal::try_from(signo) else {
+            return;
+        };
+        if let Ok(Some(shim)) = read_json::<ShimState>(&self.paths.shim()) {
+            let _ = signal_process(&self.id, &shim, signal);
+        }
     }
 
     /// The raw descriptor of the report pipe (for callers that poll several things).

@@ -13,6 +13,7 @@ use skiff_engine::container::exec::ExecConfig;
 use skiff_engine::container::logs::{Record, Stream};
 use skiff_engine::container::{ContainerConfig, ContainerInfo, MountConfig, NetworkMode, Status};
 use skiff_engine::Engine;
+use skiff_engine::Signal;
 
 use super::engine_args::EngineArgs;
 
@@ -322,12 +323,24 @@ fn run_container(engine: &Engine, args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
-    let exit = attached.wait(&mut |r: &Record| {
-        let _ = match r.stream {
-            Stream::Stdout => stdout.lock().write_all(r.log.as_bytes()),
-            Stream::Stderr => stderr.lock().write_all(r.log.as_bytes()),
-        };
-    });
+    // As `docker run` does, signals to this command go to the container.
+    let forwarded = [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ];
+    let exit = attached.wait_forwarding(
+        &mut |r: &Record| {
+            let _ = match r.stream {
+                Stream::Stdout => stdout.lock().write_all(r.log.as_bytes()),
+                Stream::Stderr => stderr.lock().write_all(r.log.as_bytes()),
+            };
+        },
+        &forwarded,
+    );
     if args.rm {
         engine
             .remove_container(&id, true)
