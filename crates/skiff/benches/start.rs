@@ -37,15 +37,9 @@ fn main() {
     );
     let skiff_run = || {
         let mut c = Command::new(skiff);
-        c.args([
-            "container",
-            "run",
-            "--rm",
-            "bench:latest",
-            "/bin/true",
-            "--data-dir",
-        ])
-        .arg(&data);
+        c.args(["container", "--data-dir"])
+            .arg(&data)
+            .args(["run", "--rm", "bench:latest", "/bin/true"]);
         c
     };
 
