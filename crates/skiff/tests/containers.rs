@@ -501,7 +501,12 @@ fn a_foreground_run_passes_signals_to_the_container() {
     let e = TestEngine::with_image();
     let mut child = e
         .command(&[
-            "container", "run", "--rm", "test", "sh", "-c",
+            "container",
+            "run",
+            "--rm",
+            "test",
+            "sh",
+            "-c",
             "trap 'echo got INT; exit 5' INT; echo ready; while true; do sleep 0.1; done",
         ])
         .stdout(std::process::Stdio::piped())
