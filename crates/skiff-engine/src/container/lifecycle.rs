@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use oci_spec::image::ImageConfiguration;
 use serde::Serialize;
 
 use super::config::ContainerConfig;
@@ -76,6 +77,7 @@ impl Engine {
         }
         crate::container::spec::check_mounts(&config).map_err(ContainerError::from)?;
         let image_config = read_config(&self.content, &image.id)?;
+        check_config(&config, &image_config)?;
         let id = random_hex(32);
         let lock_path = self.containers_dir().join(".names.lock");
         let _names = FileLock::exclusive(&lock_path).map_err(|source| Error::Io {
@@ -686,6 +688,26 @@ fn stop_signal(record: &ContainerRecord) -> Result<Signal, Error> {
         }
         .into()
     })
+}
+
+/// What can be checked of a new container before anything is made for it; the rest (a user
+/// or group name the image's files must have) is found when it starts.
+fn check_config(config: &ContainerConfig, image: &ImageConfiguration) -> Result<(), Error> {
+    super::spec::check(config, image).map_err(ContainerError::from)?;
+    let wanted = super::spec::effective_user(config, image);
+    match super::user::resolve(wanted, None, None) {
+        Ok(_) | Err(super::user::UserError::NotFound { .. }) => {}
+        Err(e) => return Err(ContainerError::from(e).into()),
+    }
+    if let Some(signal) = &config.stop_signal {
+        if skiff_runtime::parse_signal(signal).is_err() {
+            return Err(ContainerError::InvalidStopSignal {
+                signal: signal.clone(),
+            }
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// Container names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 128 characters (Docker's rule).
