@@ -198,6 +198,12 @@ impl ArchiveSource {
                 limit: MAX_METADATA,
             });
         }
+        if self.metadata.contains_key(&name) {
+            return Err(ImportError::DuplicateEntry {
+                archive: self.path.clone(),
+                entry: name,
+            });
+        }
         self.metadata.insert(name, bytes);
         Ok(())
     }
