@@ -467,6 +467,36 @@ fn a_config_that_cannot_start_is_refused_at_create_and_leaves_nothing() {
 }
 
 #[test]
+fn a_program_that_cannot_run_exits_127_or_126_as_with_docker() {
+    let e = TestEngine::with_image();
+    for runtime in ["skiff", "runc"] {
+        for (program, code) in [
+            ("/no/such/program", 127),
+            ("nosuchcmd", 127),
+            ("/etc/passwd", 126),
+        ] {
+            let out = e.run(&[
+                "container",
+                "run",
+                "--rm",
+                "--runtime",
+                runtime,
+                "test",
+                program,
+            ]);
+            assert_eq!(
+                out.status.code(),
+                Some(code),
+                "{runtime} {program}: {}",
+                stderr_of(&out)
+            );
+            assert!(stderr_of(&out).contains(program), "{}", stderr_of(&out));
+        }
+    }
+    assert!(e.container_dirs().is_empty());
+}
+
+#[test]
 fn pull_run_logs_exec_stop_rm_with_a_real_registry() {
     let e = TestEngine::empty();
     let layout = e.dir.path().join("layout");
