@@ -50,3 +50,18 @@ fn indexes_nested_too_deep_are_refused_as_such() {
     setup.assert_refused(&tar, &["deep.tar", "is an index nested more than 2 deep"]);
     setup.assert_refused(&layout, &["is an index nested more than 2 deep"]);
 }
+
+#[test]
+fn bytes_of_a_broken_header_are_escaped_in_the_message() {
+    let setup = Setup::new();
+    let mut header = [0u8; 512];
+    header[..5].copy_from_slice(b"hello");
+    // The checksum field, which the parser quotes when it is not a number.
+    header[148..156].copy_from_slice(b"\x1b[31mAB\0");
+    let mut bytes = header.to_vec();
+    bytes.extend_from_slice(&[0u8; 1024]);
+    let tar = setup.path("escape.tar");
+    std::fs::write(&tar, bytes).unwrap();
+    let err = setup.assert_refused(&tar, &["escape.tar", "\\u{1b}[31mAB"]);
+    assert!(!err.contains('\x1b'), "{err:?}");
+}
