@@ -3,6 +3,7 @@
 //! own `Engine` and a restarted agent finds images and containers where it left them.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::container::ContainerError;
@@ -74,14 +75,28 @@ impl Engine {
     /// Opens the engine on its data directory, creating the directory layout if needed.
     pub fn open(opts: EngineOptions) -> Result<Engine, Error> {
         let data = &opts.data_dir;
-        for dir in [data.clone(), data.join("containers"), data.join("volumes")] {
-            fs::create_dir_all(&dir).map_err(|source| Error::Io {
-                path: dir.clone(),
-                source,
-            })?;
+        let content_dir = data.join("content");
+        let layers_dir = data.join("layers");
+        // Layers and container roots hold the images' setuid programs and device nodes, and
+        // blobs and volumes their data: only root may reach them, as under /var/lib/docker.
+        // The data directory itself stays traversable (0711), not listable.
+        let private = [
+            data.join("containers"),
+            data.join("volumes"),
+            content_dir.clone(),
+            layers_dir.clone(),
+        ];
+        for (dir, mode) in std::iter::once((data.clone(), 0o711)).chain(private.map(|d| (d, 0o700)))
+        {
+            fs::create_dir_all(&dir)
+                .and_then(|()| fs::set_permissions(&dir, fs::Permissions::from_mode(mode)))
+                .map_err(|source| Error::Io {
+                    path: dir.clone(),
+                    source,
+                })?;
         }
-        let content = ContentStore::open(&data.join("content"), opts.max_blob)?;
-        let layers = LayerStore::open(&data.join("layers"), opts.unpack.clone())?;
+        let content = ContentStore::open(&content_dir, opts.max_blob)?;
+        let layers = LayerStore::open(&layers_dir, opts.unpack.clone())?;
         let images = ImageIndex::new(&data.join("images.json"));
         let volumes = VolumeStore::open(&data.join("volumes")).map_err(ContainerError::from)?;
         Ok(Engine {
@@ -147,4 +162,29 @@ pub fn parse_runtime(name: &str) -> RuntimeChoice {
 /// The current time in RFC 3339 with nanoseconds (UTC).
 pub fn now() -> String {
     skiff_runtime::state::now_rfc3339()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn only_root_reaches_layers_containers_blobs_and_volumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        // A data directory made by an older version, open to everyone.
+        for sub in ["layers", "containers"] {
+            fs::create_dir_all(data.join(sub)).unwrap();
+            fs::set_permissions(data.join(sub), fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        Engine::open(EngineOptions::new(&data)).unwrap();
+        assert_eq!(mode(&data), 0o711);
+        for sub in ["layers", "containers", "content", "volumes"] {
+            assert_eq!(mode(&data.join(sub)), 0o700, "{sub}");
+        }
+    }
 }

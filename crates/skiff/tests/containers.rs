@@ -428,6 +428,75 @@ fn bad_requests_get_clear_errors_and_leave_nothing() {
 }
 
 #[test]
+fn a_config_that_cannot_start_is_refused_at_create_and_leaves_nothing() {
+    let e = TestEngine::with_image();
+    let table: &[(&[&str], &str)] = &[
+        (
+            &["--memory", "1"],
+            "resources.memory: 1 is below the minimum",
+        ),
+        (
+            &["--cpus", "0"],
+            "resources.millicpus: 0 is below the minimum",
+        ),
+        (
+            &["-w", "relative"],
+            "workdir: \"relative\" must be an absolute path",
+        ),
+        (
+            &["-u", "1:2:3"],
+            "expected uid, name, uid:gid or name:group",
+        ),
+        (&["-u", "99999999999"], "out of range"),
+        (
+            &["--stop-signal", "NOPE"],
+            "stop_signal: \"NOPE\" is not a signal",
+        ),
+        (&["-v", "/tmp:/proc"], "/proc is inside /proc"),
+        (&["--tmpfs", "/proc/sys"], "/proc/sys is inside /proc"),
+    ];
+    for (flags, want) in table {
+        let mut args = vec!["container", "run"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["test", "true"]);
+        let err = e.fails(&args);
+        assert!(err.contains(want), "{flags:?}: {err}");
+        assert!(e.container_dirs().is_empty(), "{flags:?} left a container");
+    }
+    assert!(support::mounts_under(&e.data()).is_empty());
+}
+
+#[test]
+fn a_program_that_cannot_run_exits_127_or_126_as_with_docker() {
+    let e = TestEngine::with_image();
+    for runtime in ["skiff", "runc"] {
+        for (program, code) in [
+            ("/no/such/program", 127),
+            ("nosuchcmd", 127),
+            ("/etc/passwd", 126),
+        ] {
+            let out = e.run(&[
+                "container",
+                "run",
+                "--rm",
+                "--runtime",
+                runtime,
+                "test",
+                program,
+            ]);
+            assert_eq!(
+                out.status.code(),
+                Some(code),
+                "{runtime} {program}: {}",
+                stderr_of(&out)
+            );
+            assert!(stderr_of(&out).contains(program), "{}", stderr_of(&out));
+        }
+    }
+    assert!(e.container_dirs().is_empty());
+}
+
+#[test]
 fn pull_run_logs_exec_stop_rm_with_a_real_registry() {
     let e = TestEngine::empty();
     let layout = e.dir.path().join("layout");
@@ -501,7 +570,12 @@ fn a_foreground_run_passes_signals_to_the_container() {
     let e = TestEngine::with_image();
     let mut child = e
         .command(&[
-            "container", "run", "--rm", "test", "sh", "-c",
+            "container",
+            "run",
+            "--rm",
+            "test",
+            "sh",
+            "-c",
             "trap 'echo got INT; exit 5' INT; echo ready; while true; do sleep 0.1; done",
         ])
         .stdout(std::process::Stdio::piped())

@@ -67,6 +67,14 @@ pub enum ContainerError {
         /// The text.
         signal: String,
     },
+    /// A new container's stop signal is not a signal.
+    #[error(
+        "stop_signal: {signal:?} is not a signal name or number (such as SIGTERM, TERM or 15)"
+    )]
+    InvalidStopSignal {
+        /// The text.
+        signal: String,
+    },
     /// The config cannot be turned into an OCI spec.
     #[error(transparent)]
     Spec(#[from] super::spec::SpecError),

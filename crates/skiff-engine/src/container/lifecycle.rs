@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use oci_spec::image::ImageConfiguration;
 use serde::Serialize;
 
 use super::config::ContainerConfig;
@@ -29,6 +30,9 @@ use crate::image::commit::read_config;
 
 /// How long `stop` waits after its signal when the container sets no timeout (Docker's 10 s).
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long `rm --force` waits for a container's shim to let go of it.
+const REMOVE_WAIT: Duration = Duration::from_secs(20);
 
 /// A container as `ls` and `inspect` show it.
 #[derive(Debug, Clone, Serialize)]
@@ -73,6 +77,7 @@ impl Engine {
         }
         crate::container::spec::check_mounts(&config).map_err(ContainerError::from)?;
         let image_config = read_config(&self.content, &image.id)?;
+        check_config(&config, &image_config)?;
         let id = random_hex(32);
         let lock_path = self.containers_dir().join(".names.lock");
         let _names = FileLock::exclusive(&lock_path).map_err(|source| Error::Io {
@@ -157,9 +162,6 @@ impl Engine {
         }
         let id = info.record.id.clone();
         let paths = self.paths(&id);
-        for stale in [paths.exit(), paths.shim()] {
-            let _ = fs::remove_file(stale);
-        }
         let logs_at = LogReader::at_end(&paths.logs());
         let (report_r, report_w) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Io {
@@ -292,34 +294,72 @@ impl Engine {
     }
 
     /// Removes a container: its files, upper directory and logs. A running one is refused
-    /// unless `force` (then killed). A dead one (its shim vanished) is cleaned up: runtime
-    /// state, cgroup, mount.
+    /// unless `force` (then killed), and so is one whose shim is still starting it. Whatever
+    /// a shim that died left (runtime state, cgroup, mount, process) is cleaned up.
     pub fn remove_container(&self, what: &str, force: bool) -> Result<(), Error> {
-        let mut info = self.container(what)?;
-        if info.status == Status::Running {
-            if !force {
+        let info = self.container(what)?;
+        let id = info.record.id.clone();
+        let paths = self.paths(&id);
+        let deadline = Instant::now() + REMOVE_WAIT;
+        // The shim holds the lock while it starts and runs the container.
+        let _lock = loop {
+            let info = self.info(&id)?;
+            if info.status == Status::Running && !force {
                 return Err(ContainerError::WrongStatus {
-                    id: info.record.id.clone(),
+                    id,
                     status: info.status,
                     hint: "stop it first, or remove it with --force",
                 }
                 .into());
             }
-            let shim = info.shim.clone().expect("running containers have a shim");
-            let _ = signal_process(&info.record.id, &shim, Signal::SIGKILL);
-            wait_shim(&shim, Some(Duration::from_secs(10)));
-            info = self.info(&info.record.id)?;
-        }
-        let paths = self.paths(&info.record.id);
-        if info.status == Status::Dead || info.status == Status::Running {
-            self.clean_runtime(&info.record);
-        }
+            if let (Status::Running, Some(shim)) = (info.status, &info.shim) {
+                let _ = signal_process(&id, shim, Signal::SIGKILL);
+                wait_shim(
+                    shim,
+                    Some(deadline.saturating_duration_since(Instant::now())),
+                );
+            }
+            match FileLock::try_exclusive(&paths.lock()) {
+                Ok(Some(lock)) => break lock,
+                Ok(None) if force && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Ok(None) => {
+                    return Err(ContainerError::WrongStatus {
+                        id,
+                        status: info.status,
+                        hint: "a shim is still starting or ending it; try again, or use --force",
+                    }
+                    .into())
+                }
+                // Removed meanwhile (by another rm, or by its shim for --rm): done.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(source) => {
+                    return Err(Error::Io {
+                        path: paths.lock(),
+                        source,
+                    })
+                }
+            }
+        };
+        let record = match self.info(&id) {
+            Ok(info) => info.record,
+            Err(Error::Container(e)) if matches!(*e, ContainerError::NoSuchContainer { .. }) => {
+                return Ok(())
+            }
+            Err(e) => return Err(e),
+        };
+        // Runtime state, cgroup and process of a shim that died, at any point of its run.
+        self.clean_runtime(&record);
         // Whatever happened before, make sure nothing stays mounted.
         crate::storage::unmount(&paths.rootfs()).map_err(ContainerError::from)?;
-        fs::remove_dir_all(&paths.dir).map_err(|source| Error::Io {
-            path: paths.dir.clone(),
-            source,
-        })
+        match fs::remove_dir_all(&paths.dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
+                path: paths.dir.clone(),
+                source: e,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Cleans up after a shim that died: runtime state and cgroup.
@@ -648,6 +688,26 @@ fn stop_signal(record: &ContainerRecord) -> Result<Signal, Error> {
         }
         .into()
     })
+}
+
+/// What can be checked of a new container before anything is made for it; the rest (a user
+/// or group name the image's files must have) is found when it starts.
+fn check_config(config: &ContainerConfig, image: &ImageConfiguration) -> Result<(), Error> {
+    super::spec::check(config, image).map_err(ContainerError::from)?;
+    let wanted = super::spec::effective_user(config, image);
+    match super::user::resolve(wanted, None, None) {
+        Ok(_) | Err(super::user::UserError::NotFound { .. }) => {}
+        Err(e) => return Err(ContainerError::from(e).into()),
+    }
+    if let Some(signal) = &config.stop_signal {
+        if skiff_runtime::parse_signal(signal).is_err() {
+            return Err(ContainerError::InvalidStopSignal {
+                signal: signal.clone(),
+            }
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// Container names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 128 characters (Docker's rule).

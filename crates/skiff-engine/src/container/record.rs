@@ -173,6 +173,12 @@ impl Paths {
     pub fn shim_log(&self) -> PathBuf {
         self.dir.join("shim.log")
     }
+    /// Held (flock) by the container's shim from before it reads the record until it ends,
+    /// and by `rm` while it removes the container: one shim per container at a time, and no
+    /// removal under a shim that is still starting.
+    pub fn lock(&self) -> PathBuf {
+        self.dir.join("shim.lock")
+    }
 }
 
 /// Reads a JSON file of the container; `None` when absent.

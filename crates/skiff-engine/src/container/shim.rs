@@ -31,6 +31,7 @@ use super::record::{
     RuntimeRecord, ShimState,
 };
 use crate::engine::now;
+use crate::fsutil::FileLock;
 
 /// Where the shim finds everything: the data directory's layout.
 #[derive(Debug, Clone)]
@@ -110,11 +111,30 @@ struct Running {
 
 impl Shim {
     fn run(&mut self) -> i32 {
+        // Held until the shim ends (and by the container's process until its exec: the
+        // descriptor is close-on-exec).
+        let _lock = match FileLock::try_exclusive(&self.paths.lock()) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                return self.fail(&format!(
+                    "container {} is already being started or run by another shim",
+                    self.id
+                ))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return self.fail(&format!("container {} does not exist", self.id))
+            }
+            Err(e) => return self.fail(&format!("{}: {e}", self.paths.lock().display())),
+        };
         let record: ContainerRecord = match read_json(&self.paths.record()) {
             Ok(Some(r)) => r,
             Ok(None) => return self.fail(&format!("container {} does not exist", self.id)),
             Err(e) => return self.fail(&e.to_string()),
         };
+        // What a previous run recorded; removed only now that this shim owns the container.
+        for stale in [self.paths.exit(), self.paths.shim()] {
+            let _ = fs::remove_file(stale);
+        }
         let running = match self.start(&record) {
             Ok(r) => r,
             Err(message) => {

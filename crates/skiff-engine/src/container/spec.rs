@@ -105,6 +105,14 @@ pub enum SpecError {
         /// `mounts[i].target`.
         field: String,
     },
+    /// A mount over /proc or inside it, which the runtime mounts itself (and runc refuses).
+    #[error("{field}: {target} is inside /proc, which the container gets from the kernel; mount it elsewhere")]
+    ProcTarget {
+        /// `mounts[i].target`.
+        field: String,
+        /// The (normalized) target.
+        target: String,
+    },
     /// Two mounts on one target.
     #[error("{field}: {target} is already the target of mounts[{first}]")]
     DuplicateTarget {
@@ -244,6 +252,20 @@ pub fn build(
     spec.set_annotations(Some(annotations));
     spec.set_linux(Some(linux::linux(cfg, ctx, &caps)?));
     Ok(spec)
+}
+
+/// Checks at create time everything [`build`] will check at start that needs neither the
+/// mounted root filesystem nor the volumes: command, environment, working directory,
+/// hostname, capabilities, mounts and resource limits. A container that cannot start for
+/// one of these is then never created.
+pub fn check(cfg: &ContainerConfig, image: &ImageConfiguration) -> Result<(), SpecError> {
+    let mut ctx = SpecContext::new("check", Path::new("/"), ResolvedUser::default(), 1024);
+    for m in &cfg.mounts {
+        if let super::config::MountConfig::Volume { name, .. } = m {
+            ctx.volume_paths.insert(name.clone(), PathBuf::from("/"));
+        }
+    }
+    build(cfg, image, &ctx).map(drop)
 }
 
 /// The user spec the container runs as: the config's, else the image's `User`, else `""`

@@ -469,6 +469,8 @@ fn bad_mounts_name_the_field() {
         (vec![bind("srv", "/a")], "mounts[0].source: \"srv\" must be an absolute path"),
         (vec![tmpfs("/a", Some(0), None)], "mounts[0].size: a tmpfs size must be more than 0"),
         (vec![tmpfs("/a", None, Some(0o17777))], "mounts[0].mode: 17777 is not a directory mode"),
+        (vec![tmpfs("/proc", None, None)], "mounts[0].target: /proc is inside /proc"),
+        (vec![tmpfs("/a/../proc/sys/", None, None)], "mounts[0].target: /proc/sys is inside /proc"),
     ];
     for (mounts, want) in table {
         let cfg = with(|c| c.mounts = mounts.clone());
@@ -649,4 +651,25 @@ fn built_specs_pass_the_runtimes_validation() {
         skiff_runtime::spec::validate(&parsed).unwrap();
         assert_eq!(parsed.annotations().as_ref().unwrap()["org.skiff.id"], c.id);
     }
+}
+
+#[test]
+fn check_finds_at_create_what_build_would_refuse_at_start() {
+    let ok = image(json!({"Cmd": ["sh"]}));
+    assert!(super::check(&with(|c| c.mounts = vec![volume("data", "/d", false)]), &ok).is_ok());
+    let low = with(|c| c.resources.memory = Some(1));
+    assert!(matches!(
+        super::check(&low, &ok),
+        Err(SpecError::TooLow { .. })
+    ));
+    let relative = with(|c| c.workdir = Some("rel".into()));
+    assert!(matches!(
+        super::check(&relative, &ok),
+        Err(SpecError::RelativePath { .. })
+    ));
+    let none = image(json!({}));
+    assert!(matches!(
+        super::check(&with(|_| {}), &none),
+        Err(SpecError::NoCommand)
+    ));
 }

@@ -313,6 +313,10 @@ fn run_container(engine: &Engine, args: &RunArgs) -> anyhow::Result<ExitCode> {
             if args.rm {
                 let _ = engine.remove_container(&id, true);
             }
+            if let Some(code) = exec_failure_code(&e) {
+                eprintln!("skiff: error: {e}");
+                return Ok(ExitCode::from(code));
+            }
             return Err(e.into());
         }
     };
@@ -354,6 +358,25 @@ fn run_container(engine: &Engine, args: &RunArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(exit_code(exit.exit_code))
+}
+
+/// The exit code `docker run` gives when the container's program cannot be run: 127 when it
+/// is not there, 126 when it cannot be executed (as a shell does).
+fn exec_failure_code(e: &skiff_engine::Error) -> Option<u8> {
+    let skiff_engine::Error::Container(c) = e else {
+        return None;
+    };
+    let skiff_engine::container::ContainerError::StartFailed { message, .. } = &**c else {
+        return None;
+    };
+    let exec = &message[message.find("exec: ")?..];
+    if exec.contains("executable file not found") || exec.contains("no such file or directory") {
+        Some(127)
+    } else if exec.contains("permission denied") || exec.contains("is a directory") {
+        Some(126)
+    } else {
+        None
+    }
 }
 
 fn exit_code(code: i32) -> ExitCode {

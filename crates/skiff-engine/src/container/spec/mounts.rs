@@ -125,6 +125,12 @@ fn validate(cfg: &ContainerConfig) -> Result<Vec<String>, SpecError> {
                 field: field("target"),
             });
         }
+        if target == "/proc" || target.starts_with("/proc/") {
+            return Err(SpecError::ProcTarget {
+                field: field("target"),
+                target,
+            });
+        }
         if let Some(first) = targets.iter().position(|t| *t == target) {
             return Err(SpecError::DuplicateTarget {
                 field: field("target"),

@@ -139,7 +139,7 @@ impl ArchiveSource {
             }
             let entry = entry.map_err(|source| {
                 let at = match &last {
-                    Some(name) => format!("the entry after {name}"),
+                    Some(name) => format!("the entry after {}", escape_controls(name)),
                     None => "the first entry".to_string(),
                 };
                 self.read_err(&at, source)
@@ -198,6 +198,12 @@ impl ArchiveSource {
                 limit: MAX_METADATA,
             });
         }
+        if self.metadata.contains_key(&name) {
+            return Err(ImportError::DuplicateEntry {
+                archive: self.path.clone(),
+                entry: name,
+            });
+        }
         self.metadata.insert(name, bytes);
         Ok(())
     }
@@ -237,6 +243,14 @@ impl ArchiveSource {
     }
 
     fn read_err(&self, entry: &str, source: io::Error) -> ImportError {
+        // The tar parser quotes the bytes it could not read: they come from the archive and
+        // must not drive the terminal the message is shown on.
+        let text = source.to_string();
+        let source = if text.chars().any(char::is_control) {
+            io::Error::new(source.kind(), escape_controls(&text))
+        } else {
+            source
+        };
         ImportError::Read {
             archive: self.path.clone(),
             entry: entry.to_string(),
@@ -251,6 +265,19 @@ impl ArchiveSource {
             reason,
         }
     }
+}
+
+/// `text` with its control characters escaped (`\u{1b}`, `\n`).
+fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl Source for ArchiveSource {

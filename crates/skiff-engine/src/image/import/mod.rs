@@ -203,6 +203,25 @@ pub enum ImportError {
         /// What it hashes to.
         actual: Digest,
     },
+    /// Indexes nest deeper than an image archive plausibly has them.
+    #[error("{archive}: {entry} is an index nested more than {limit} deep; refusing it")]
+    TooDeep {
+        /// The archive.
+        archive: PathBuf,
+        /// The descriptor's place.
+        entry: String,
+        /// Most indexes above an image manifest.
+        limit: usize,
+    },
+    /// A metadata file (`index.json`, `manifest.json`, `oci-layout`) appears twice, so the
+    /// archive means two things.
+    #[error("{archive}: {entry} appears more than once in the archive; refusing it")]
+    DuplicateEntry {
+        /// The archive.
+        archive: PathBuf,
+        /// The entry.
+        entry: String,
+    },
     /// A media type Skiff does not know.
     #[error("{archive}: {entry} has media type {media_type:?}, which is not an image manifest, index, config or layer Skiff can use")]
     UnknownMediaType {

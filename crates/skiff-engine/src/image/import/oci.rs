@@ -186,6 +186,11 @@ fn resolve(
                 depth + 1,
             )
         }
+        _ if is_index(media_type) => Err(ImportError::TooDeep {
+            archive: source.origin().to_path_buf(),
+            entry: entry.to_string(),
+            limit: MAX_DEPTH,
+        }),
         _ => Err(ImportError::UnknownMediaType {
             archive: source.origin().to_path_buf(),
             entry: entry.to_string(),
