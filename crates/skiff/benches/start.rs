@@ -37,9 +37,12 @@ fn main() {
     );
     let skiff_run = || {
         let mut c = Command::new(skiff);
-        c.args(["container", "--data-dir"])
-            .arg(&data)
-            .args(["run", "--rm", "bench:latest", "/bin/true"]);
+        c.args(["container", "--data-dir"]).arg(&data).args([
+            "run",
+            "--rm",
+            "bench:latest",
+            "/bin/true",
+        ]);
         c
     };
 

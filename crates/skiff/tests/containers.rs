@@ -76,6 +76,23 @@ fn detached_container_lives_on_logs_exec_stop_and_rm() {
         e.ok(&["container", "exec", "web", "cat", "/etc/hostname"]),
         format!("{}\n", &id[..12])
     );
+    assert_eq!(
+        e.ok(&[
+            "container",
+            "exec",
+            "-u",
+            "app",
+            "web",
+            "sh",
+            "-c",
+            "echo $(id -u):$(id -g)"
+        ]),
+        "1000:1000\n"
+    );
+    assert_eq!(
+        e.ok(&["container", "exec", "-u", "1000", "web", "id", "-g"]),
+        "1000\n"
+    );
     let exec = e.run(&["container", "exec", "web", "sh", "-c", "exit 7"]);
     assert_eq!(exec.status.code(), Some(7));
     let pid1 = e.ok(&["container", "exec", "web", "cat", "/proc/1/cmdline"]);
@@ -595,6 +612,51 @@ fn a_foreground_run_passes_signals_to_the_container() {
     assert_eq!(rest, "got INT\n");
     assert_eq!(child.wait().unwrap().code(), Some(5));
     assert!(e.container_dirs().is_empty());
+}
+
+#[test]
+fn a_foreground_run_streams_output_byte_for_byte_however_much_there_is() {
+    let e = TestEngine::with_image();
+    // Binary data, exactly.
+    let host = e.dir.path().join("blob");
+    let blob: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    fs::write(&host, &blob).unwrap();
+    let bind = format!("{}:/blob:ro", host.display());
+    let out = e.run(&[
+        "container",
+        "run",
+        "--rm",
+        "-v",
+        &bind,
+        "test",
+        "cat",
+        "/blob",
+    ]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        out.stdout == blob,
+        "binary output differs ({} bytes of {})",
+        out.stdout.len(),
+        blob.len()
+    );
+    // More than the logs keep (3 files of 10 MiB): the attached stream still has all of it.
+    let out = e.run(&[
+        "container",
+        "run",
+        "--rm",
+        "test",
+        "sh",
+        "-c",
+        "head -c 40000000 /dev/zero | tr '\\0' a | fold -w 999",
+    ]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(
+        out.stdout.len(),
+        40_000_000 + 40_000_000 / 999,
+        "every byte and newline"
+    );
 }
 
 fn wait_for(mut cond: impl FnMut() -> bool) {

@@ -24,7 +24,8 @@ pub struct ExecConfig {
     pub args: Vec<String>,
     /// `KEY=VALUE` entries added to the container's environment.
     pub env: Vec<String>,
-    /// `uid[:gid]` (numeric); the container's user when absent.
+    /// `user[:group]` (names or numbers, resolved in the container); the container's user
+    /// when absent.
     pub user: Option<String>,
     /// Working directory; the container's when absent.
     pub workdir: Option<String>,
@@ -121,17 +122,15 @@ pub fn shim_exec_main(args: &ShimExecArgs) -> Result<i32, String> {
         process.set_cwd(PathBuf::from(dir));
     }
     if let Some(user) = &args.exec.user {
-        let (uid, gid) = match user.split_once(':') {
-            Some((u, g)) => (u.parse::<u32>(), g.parse::<u32>()),
-            None => (user.parse::<u32>(), Ok(0)),
-        };
-        let (Ok(uid), Ok(gid)) = (uid, gid) else {
-            return Err(format!("--user {user:?}: give a numeric uid[:gid]"));
-        };
+        // Names and a user's own group come from the running container's /etc/passwd and
+        // /etc/group, as for `run --user`.
+        let (passwd, group) = super::user::read_account_files(&paths.rootfs());
+        let resolved = super::user::resolve(user, passwd.as_deref(), group.as_deref())
+            .map_err(|e| e.to_string())?;
         let mut u = process.user().clone();
-        u.set_uid(uid);
-        u.set_gid(gid);
-        u.set_additional_gids(None);
+        u.set_uid(resolved.uid);
+        u.set_gid(resolved.gid);
+        u.set_additional_gids(Some(resolved.additional_gids).filter(|g| !g.is_empty()));
         process.set_user(u);
     }
     runtime

@@ -3,7 +3,7 @@
 //! so any `skiff` process — or a restarted agent — can act on containers another one started.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::config::ContainerConfig;
 use super::error::ContainerError;
-use super::logs::{self, LogReader};
+use super::logs::{self, LogReader, Stream};
 use super::record::{
     self, alive, read_json, write_json, ContainerRecord, ExitState, Paths, RuntimeRecord,
     ShimState, Status,
@@ -162,7 +162,6 @@ impl Engine {
         }
         let id = info.record.id.clone();
         let paths = self.paths(&id);
-        let logs_at = LogReader::at_end(&paths.logs());
         let (report_r, report_w) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Io {
                 path: paths.dir.clone(),
@@ -202,7 +201,6 @@ impl Engine {
                 pid,
                 paths,
                 report,
-                logs: logs_at,
             });
         }
         let message = match line.strip_prefix("error ") {
@@ -443,6 +441,10 @@ impl Engine {
     }
 
     fn resolve_container(&self, what: &str) -> Result<String, Error> {
+        // A full id wins over a name that happens to look like one (as in Docker).
+        if what.len() == 64 && self.paths(what).record().is_file() {
+            return Ok(what.to_string());
+        }
         if let Some(id) = self.find_by_name(what)? {
             return Ok(id);
         }
@@ -477,14 +479,13 @@ pub struct Attached {
     pub pid: i32,
     paths: Paths,
     report: BufReader<File>,
-    logs: LogReader,
 }
 
 impl Attached {
-    /// Waits for the end, handing each new log record to `on_log` as it is written. Returns
-    /// how the process ended.
-    pub fn wait(self, on_log: &mut dyn FnMut(&logs::Record)) -> Result<ExitState, Error> {
-        self.wait_forwarding(on_log, &[])
+    /// Waits for the end, handing the container's output to `on_output` byte for byte as it
+    /// comes. Returns how the process ended.
+    pub fn wait(self, on_output: &mut dyn FnMut(Stream, &[u8])) -> Result<ExitState, Error> {
+        self.wait_forwarding(on_output, &[])
     }
 
     /// As [`wait`](Self::wait), and passes `signals` received meanwhile on to the container's
@@ -492,7 +493,7 @@ impl Attached {
     /// signalfd. For single-threaded callers such as the CLI.
     pub fn wait_forwarding(
         mut self,
-        on_log: &mut dyn FnMut(&logs::Record),
+        on_output: &mut dyn FnMut(Stream, &[u8]),
         signals: &[Signal],
     ) -> Result<ExitState, Error> {
         let mut mask = SigSet::empty();
@@ -504,7 +505,7 @@ impl Attached {
             signal_fd =
                 SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).ok();
         }
-        let result = self.wait_loop(on_log, signal_fd.as_mut());
+        let result = self.wait_loop(on_output, signal_fd.as_mut());
         if !signals.is_empty() {
             let _ = mask.thread_unblock();
         }
@@ -513,45 +514,60 @@ impl Attached {
 
     fn wait_loop(
         &mut self,
-        on_log: &mut dyn FnMut(&logs::Record),
+        on_output: &mut dyn FnMut(Stream, &[u8]),
         mut signal_fd: Option<&mut SignalFd>,
     ) -> Result<ExitState, Error> {
+        let mut data = Vec::new();
         loop {
-            let (ready, signalled) = {
-                let mut fds = vec![PollFd::new(
-                    self.report.get_ref().as_fd(),
-                    PollFlags::POLLIN,
-                )];
-                if let Some(sfd) = signal_fd.as_deref() {
-                    fds.push(PollFd::new(sfd.as_fd(), PollFlags::POLLIN));
-                }
-                let n = poll(&mut fds, PollTimeout::from(20u8)).unwrap_or(0);
-                let readable = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-                (
-                    n > 0 && readable(&fds[0]),
-                    n > 0 && fds.len() > 1 && readable(&fds[1]),
-                )
-            };
-            if signalled {
-                if let Some(sfd) = signal_fd.as_deref_mut() {
-                    while let Ok(Some(info)) = sfd.read_signal() {
-                        self.forward(info.ssi_signo as i32);
+            if self.report.buffer().is_empty() {
+                let (ready, signalled) = {
+                    let mut fds = vec![PollFd::new(
+                        self.report.get_ref().as_fd(),
+                        PollFlags::POLLIN,
+                    )];
+                    if let Some(sfd) = signal_fd.as_deref() {
+                        fds.push(PollFd::new(sfd.as_fd(), PollFlags::POLLIN));
+                    }
+                    let n = poll(&mut fds, PollTimeout::NONE).unwrap_or(0);
+                    let readable = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+                    (
+                        n > 0 && readable(&fds[0]),
+                        n > 0 && fds.len() > 1 && readable(&fds[1]),
+                    )
+                };
+                if signalled {
+                    if let Some(sfd) = signal_fd.as_deref_mut() {
+                        while let Ok(Some(info)) = sfd.read_signal() {
+                            self.forward(info.ssi_signo as i32);
+                        }
                     }
                 }
-            }
-            for r in self.logs.poll().unwrap_or_default() {
-                on_log(&r);
-            }
-            if ready {
-                let mut line = String::new();
-                let n = self.report.read_line(&mut line).unwrap_or(0);
-                if n == 0 || line.trim_end() == "exited" {
-                    break;
+                if !ready {
+                    continue;
                 }
             }
-        }
-        for r in self.logs.poll().unwrap_or_default() {
-            on_log(&r);
+            let mut line = String::new();
+            if self.report.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            let line = line.trim_end();
+            if line == "exited" {
+                break;
+            }
+            let frame = match line.split_once(' ') {
+                Some(("out", n)) => Some((Stream::Stdout, n)),
+                Some(("err", n)) => Some((Stream::Stderr, n)),
+                _ => None,
+            };
+            let Some((stream, len)) = frame.and_then(|(s, n)| Some((s, n.parse::<usize>().ok()?)))
+            else {
+                continue;
+            };
+            data.resize(len, 0);
+            if self.report.read_exact(&mut data).is_err() {
+                break;
+            }
+            on_output(stream, &data);
         }
         let exit: Option<ExitState> =
             read_json(&self.paths.exit()).map_err(|source| Error::Io {

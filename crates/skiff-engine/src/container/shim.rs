@@ -7,8 +7,10 @@
 //!
 //! Protocol with the engine: the engine starts `skiff shim --data-dir D --id ID` with its
 //! stdout on a pipe. The shim forks into the background (its first process exits at once, so
-//! the engine reaps it) and, on that pipe, writes `started PID` or `error MESSAGE`, later
-//! `exited`. An engine that waits for the end keeps reading; one that does not closes the
+//! the engine reaps it) and, on that pipe, writes `started PID` or `error MESSAGE`, then the
+//! container's output as frames (`out N` or `err N`, a newline and N raw bytes — also written
+//! to the logs), and `exited` at the end. An engine that waits for the end keeps reading (and
+//! so sees the output byte for byte, at the container's pace); one that does not closes the
 //! pipe. Writing `exited` into a closed pipe tells the shim that nobody waits: for a `--rm`
 //! container it then removes the container itself; otherwise the waiter does.
 
@@ -91,6 +93,7 @@ pub fn main(args: &ShimArgs) -> i32 {
         data_dir: args.data_dir.clone(),
         id: args.id.clone(),
         report,
+        attached: true,
     };
     shim.run()
 }
@@ -100,6 +103,8 @@ struct Shim {
     id: String,
     paths: Paths,
     report: File,
+    /// Whether the engine still reads the report pipe: output is then also sent there.
+    attached: bool,
 }
 
 /// A started container process and the read ends of its output pipes.
@@ -339,6 +344,7 @@ impl Shim {
                                 eprintln!("shim: log write: {e}");
                             }
                         }
+                        self.send_output(stream, &buf[..n]);
                     }
                     ReadOutcome::Closed => open[slot] = None,
                     ReadOutcome::Nothing => {}
@@ -353,6 +359,23 @@ impl Shim {
             waitpid(None, Some(WaitPidFlag::WNOHANG))
         {}
         result.unwrap_or((255, None))
+    }
+
+    /// Sends output to an attached engine as a frame (`out N` or `err N`, a newline, N bytes),
+    /// byte for byte; once the engine has closed the pipe (detached, or gone), not any more.
+    fn send_output(&mut self, stream: Stream, data: &[u8]) {
+        if !self.attached {
+            return;
+        }
+        let tag = match stream {
+            Stream::Stdout => "out",
+            Stream::Stderr => "err",
+        };
+        let sent =
+            writeln!(self.report, "{tag} {}", data.len()).and_then(|_| self.report.write_all(data));
+        if sent.is_err() {
+            self.attached = false;
+        }
     }
 
     /// Deletes the runtime's state (and the cgroup) and unmounts the root filesystem.

@@ -76,7 +76,7 @@ enum Cmd {
         /// Set an environment variable (KEY=VALUE); repeatable.
         #[arg(short, long = "env", value_name = "KEY=VALUE")]
         env: Vec<String>,
-        /// Run as uid[:gid].
+        /// Run as USER[:GROUP] (names or numbers, looked up in the container).
         #[arg(short, long)]
         user: Option<String>,
         /// Working directory.
@@ -337,10 +337,13 @@ fn run_container(engine: &Engine, args: &RunArgs) -> anyhow::Result<ExitCode> {
         Signal::SIGUSR2,
     ];
     let exit = attached.wait_forwarding(
-        &mut |r: &Record| {
-            let _ = match r.stream {
-                Stream::Stdout => stdout.lock().write_all(r.log.as_bytes()),
-                Stream::Stderr => stderr.lock().write_all(r.log.as_bytes()),
+        &mut |stream: Stream, data: &[u8]| {
+            let _ = match stream {
+                Stream::Stdout => {
+                    let mut out = stdout.lock();
+                    out.write_all(data).and_then(|_| out.flush())
+                }
+                Stream::Stderr => stderr.lock().write_all(data),
             };
         },
         &forwarded,
@@ -421,7 +424,8 @@ fn config(args: &CreateArgs, auto_remove: bool) -> anyhow::Result<ContainerConfi
         resources: skiff_engine::container::Resources {
             memory: args.memory.map(|m| m.0),
             memory_reservation: None,
-            millicpus: args.cpus.map(|c| c.millis()),
+            // 0 means no limit, as in Docker.
+            millicpus: args.cpus.map(|c| c.millis()).filter(|&m| m > 0),
             pids: args.pids_limit,
         },
         stop_signal: args.stop_signal.clone(),
