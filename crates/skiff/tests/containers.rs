@@ -453,8 +453,8 @@ fn a_config_that_cannot_start_is_refused_at_create_and_leaves_nothing() {
             "resources.memory: 1 is below the minimum",
         ),
         (
-            &["--cpus", "0"],
-            "resources.millicpus: 0 is below the minimum",
+            &["--cpus", "0.001"],
+            "resources.millicpus: 1 is below the minimum",
         ),
         (
             &["-w", "relative"],

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use skiff_api::ByteSize;
 use skiff_engine::image::registry::RegistryConfig;
 use skiff_engine::{parse_runtime, Engine, EngineOptions, DEFAULT_DATA_DIR};
 
@@ -28,6 +28,12 @@ pub struct EngineArgs {
     /// A registry (host:port) to reach over plain HTTP; repeatable.
     #[arg(long = "insecure-registry", global = true, value_name = "HOST:PORT")]
     pub insecure_registries: Vec<String>,
+    /// The largest blob (compressed layer, archive entry) accepted [default: 16GiB].
+    #[arg(long, global = true, env = "SKIFF_MAX_BLOB_SIZE", value_name = "SIZE")]
+    pub max_blob_size: Option<ByteSize>,
+    /// The most a layer may unpack to (a decompression bomb stops there) [default: 64GiB].
+    #[arg(long, global = true, env = "SKIFF_MAX_LAYER_SIZE", value_name = "SIZE")]
+    pub max_layer_size: Option<ByteSize>,
 }
 
 impl EngineArgs {
@@ -48,7 +54,50 @@ impl EngineArgs {
         opts.registry
             .insecure
             .extend(self.insecure_registries.iter().cloned());
-        Engine::open(opts)
-            .with_context(|| format!("opening the engine in {}", self.data_dir.display()))
+        if let Some(size) = self.max_blob_size {
+            opts.max_blob = size.0;
+        }
+        if let Some(size) = self.max_layer_size {
+            opts.unpack.max_uncompressed = size.0;
+        }
+        let engine = Engine::open(opts).map_err(|e| {
+            anyhow::anyhow!("opening the engine in {}: {e}", self.data_dir.display())
+        })?;
+        load_drop_folder(&engine);
+        Ok(engine)
+    }
+}
+
+/// Loads archives dropped into `<data>/images/` since the last command (for air-gapped nodes):
+/// what was loaded and what failed is reported on stderr; a failure does not stop the command.
+fn load_drop_folder(engine: &Engine) {
+    let dir = engine.data_dir().join("images");
+    let has_files = std::fs::read_dir(&dir).is_ok_and(|mut entries| {
+        entries.any(|e| e.is_ok_and(|e| !e.file_name().to_string_lossy().starts_with('.')))
+    });
+    if !has_files {
+        return;
+    }
+    match engine.import_drop_folder() {
+        Ok(report) => {
+            for done in &report.imported {
+                for image in &done.images {
+                    let name = image
+                        .names
+                        .first()
+                        .map(|n| n.familiar())
+                        .unwrap_or_else(|| image.id.to_string());
+                    eprintln!("skiff: loaded {name} from {}", done.file.display());
+                }
+            }
+            for failed in &report.failed {
+                eprintln!(
+                    "skiff: warning: could not load {}: {} (fix or remove the file)",
+                    failed.file.display(),
+                    failed.error
+                );
+            }
+        }
+        Err(e) => eprintln!("skiff: warning: the drop folder {}: {e}", dir.display()),
     }
 }

@@ -96,7 +96,7 @@ pub enum UnpackError {
         source: io::Error,
     },
     /// The uncompressed stream is larger than allowed.
-    #[error("the layer unpacks to more than {limit} bytes (a decompression bomb? the limit is the engine's unpack.max_uncompressed)")]
+    #[error("the layer unpacks to more than {limit} bytes (a decompression bomb? the limit is `skiff --max-layer-size`, EngineOptions::unpack)")]
     TooLarge {
         /// The limit.
         limit: u64,
