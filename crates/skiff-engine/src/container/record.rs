@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::config::ContainerConfig;
 use crate::digest::Digest;
 use crate::engine::RuntimeChoice;
-use crate::fsutil::{read_limited, write_atomic};
+use crate::fsutil::{read_limited, write_replace};
 
 /// Largest record file read.
 const MAX_RECORD: u64 = 4 << 20;
@@ -195,10 +195,11 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> io::Result<Option
     }
 }
 
-/// Writes a JSON file of the container atomically.
+/// Writes a JSON file of the container atomically (not synced: see
+/// [`write_replace`](crate::fsutil::write_replace)).
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
     let bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
-    write_atomic(path, &bytes)
+    write_replace(path, &bytes)
 }
 
 /// Start time of process `pid` (clock ticks since boot), `None` if it does not exist.

@@ -17,6 +17,10 @@ use super::unpack::{self, UnpackError, UnpackLimits, UnpackStats};
 use crate::digest::Digest;
 use crate::fsutil::{random_hex, FileLock};
 
+/// The init layer's directory under the store (versioned: a change to its content gets a new
+/// name, and containers made with the old one keep it).
+pub const INIT_LAYER: &str = "init-v1";
+
 /// Length of a layer's short name.
 const SHORT_LEN: usize = 26;
 
@@ -249,6 +253,40 @@ impl LayerStore {
         let trash = self.root.join("tmp").join(format!("rm-{}", random_hex(8)));
         fs::rename(dir, &trash).map_err(io_err(dir))?;
         fs::remove_dir_all(&trash).map_err(io_err(&trash))
+    }
+
+    /// The init layer's name relative to [`root`](Self::root), creating it the first time: a
+    /// small layer every container has on top of its image (as Docker's init layer) holding the
+    /// mount points the runtime needs — `proc`, `sys`, `dev`, and empty `etc/hostname`,
+    /// `etc/hosts`, `etc/resolv.conf` — so that they need not be created in each container's
+    /// upper directory (no copy-up at start, less to delete at removal).
+    pub fn init_layer(&self) -> Result<&'static str, LayerError> {
+        let dest = self.root.join(INIT_LAYER);
+        if dest.is_dir() {
+            return Ok(INIT_LAYER);
+        }
+        let tmp = self.root.join("tmp").join(random_hex(12));
+        let made = (|| -> io::Result<()> {
+            for dir in ["proc", "sys", "dev", "etc"] {
+                fs::create_dir_all(tmp.join(dir))?;
+            }
+            for file in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {
+                fs::write(tmp.join(file), b"")?;
+            }
+            match fs::rename(&tmp, &dest) {
+                // Another process made it first: same content.
+                Err(_) if dest.is_dir() => {
+                    let _ = fs::remove_dir_all(&tmp);
+                    Ok(())
+                }
+                other => other,
+            }
+        })();
+        if made.is_err() {
+            let _ = fs::remove_dir_all(&tmp);
+        }
+        made.map_err(io_err(&dest))?;
+        Ok(INIT_LAYER)
     }
 
     /// Deletes leftovers of interrupted unpacks and removals (call when nothing can be

@@ -14,14 +14,11 @@ use super::StorageError;
 use crate::digest::Digest;
 use crate::image::layers::LayerStore;
 
-/// The directory, relative to the layer store, used as the only lower directory of an image
-/// without layers (overlayfs needs at least one). [`mount`](super::mount()) creates it.
-pub const EMPTY_LOWER: &str = "empty";
-
 /// Describes the overlay mount of an image's layers (`diff_ids_bottom_first`, as the image
-/// config lists them) under the writable `upper` directory (with overlayfs' `work` directory
-/// on the same filesystem) at `target`. Nothing is mounted or created; the layers must be
-/// unpacked. `upper`, `work` and `target` must be absolute.
+/// config lists them), with the layer store's init layer on top, under the writable `upper`
+/// directory (with overlayfs' `work` directory
+/// on the same filesystem) at `target`. Nothing is mounted; the layers must be unpacked (the
+/// init layer is made if missing). `upper`, `work` and `target` must be absolute.
 pub fn overlay(
     layer_store: &LayerStore,
     diff_ids_bottom_first: &[Digest],
@@ -34,22 +31,16 @@ pub fn overlay(
     check_path("target", target)?;
     let root = layer_store.root();
     check_path("layer store", root)?;
-    let mut mkdirs = vec![
+    let mkdirs = vec![
         upper.to_path_buf(),
         work.to_path_buf(),
         target.to_path_buf(),
     ];
-    // overlayfs lists the topmost lower directory first.
-    let lowers = if diff_ids_bottom_first.is_empty() {
-        mkdirs.push(root.join(EMPTY_LOWER));
-        vec![EMPTY_LOWER.to_string()]
-    } else {
-        diff_ids_bottom_first
-            .iter()
-            .rev()
-            .map(|d| layer_store.short_name(d))
-            .collect::<Result<Vec<_>, _>>()?
-    };
+    // overlayfs lists the topmost lower directory first; the init layer is on top.
+    let mut lowers = vec![layer_store.init_layer()?.to_string()];
+    for d in diff_ids_bottom_first.iter().rev() {
+        lowers.push(layer_store.short_name(d)?);
+    }
     Ok(MountSpec {
         fstype: "overlay".into(),
         source: "overlay".into(),
@@ -129,7 +120,7 @@ mod tests {
             spec.options,
             vec![
                 "index=off".to_string(),
-                format!("lowerdir=l/{a}L2:l/{a}L1:l/{a}L0"),
+                format!("lowerdir=init-v1:l/{a}L2:l/{a}L1:l/{a}L0"),
                 "upperdir=/c/fs".into(),
                 "workdir=/c/work".into(),
             ]
@@ -141,7 +132,7 @@ mod tests {
     }
 
     #[test]
-    fn no_layers_uses_the_empty_lower() {
+    fn the_init_layer_is_on_top_and_holds_the_mount_points() {
         let (_dir, store, _) = store(0);
         let spec = overlay(
             &store,
@@ -151,8 +142,18 @@ mod tests {
             Path::new("/c/rootfs"),
         )
         .unwrap();
-        assert!(spec.options.contains(&"lowerdir=empty".to_string()));
-        assert!(spec.mkdirs.contains(&store.root().join("empty")));
+        assert!(spec.options.contains(&"lowerdir=init-v1".to_string()));
+        let init = store.root().join("init-v1");
+        for dir in ["proc", "sys", "dev", "etc"] {
+            assert!(init.join(dir).is_dir(), "{dir}");
+        }
+        for file in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {
+            assert!(init.join(file).is_file(), "{file}");
+        }
+        assert!(
+            store.list().unwrap().is_empty(),
+            "not a layer GC would look at"
+        );
     }
 
     #[test]
