@@ -45,7 +45,21 @@ fn main() -> ExitCode {
         Command::Shim(args) => commands::shim::run(args),
     };
     result.unwrap_or_else(|e| {
-        eprintln!("skiff: error: {e:#}");
+        eprintln!("skiff: error: {}", render(&e));
         ExitCode::FAILURE
     })
+}
+
+/// The error and its causes, each cause once: library errors often say their cause in their
+/// own message already, so a cause whose text is already there is not repeated.
+fn render(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }

@@ -659,6 +659,20 @@ fn a_foreground_run_streams_output_byte_for_byte_however_much_there_is() {
     );
 }
 
+#[test]
+fn a_container_whose_record_was_lost_is_removed_by_its_id() {
+    let e = TestEngine::with_image();
+    let id = id_of(&e.ok(&["container", "create", "test", "true"]));
+    let record = e.data().join("containers").join(&id).join("container.json");
+    fs::write(&record, b"").unwrap();
+    assert!(
+        !e.ok(&["container", "ls", "-a"]).contains(&id[..12]),
+        "not listed"
+    );
+    e.ok(&["container", "rm", &id]);
+    e.assert_clean(&id);
+}
+
 fn wait_for(mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !cond() {

@@ -103,7 +103,7 @@ pub struct ShimExecArgs {
 pub fn shim_exec_main(args: &ShimExecArgs) -> Result<i32, String> {
     let paths = Paths::new(&args.data_dir.join("containers"), &args.id);
     let _record: super::record::ContainerRecord = read_json(&paths.record())
-        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("{}: {e}", paths.record().display()))?
         .ok_or_else(|| format!("no container {}", args.id))?;
     let runtime = skiff_runtime::Runtime::new(builtin_root(&args.data_dir));
     let mut process = runtime

@@ -295,7 +295,10 @@ impl Engine {
     /// unless `force` (then killed), and so is one whose shim is still starting it. Whatever
     /// a shim that died left (runtime state, cgroup, mount, process) is cleaned up.
     pub fn remove_container(&self, what: &str, force: bool) -> Result<(), Error> {
-        let info = self.container(what)?;
+        let info = match self.container(what) {
+            Ok(info) => info,
+            Err(e) => return self.remove_orphan(what).unwrap_or(Err(e)),
+        };
         let id = info.record.id.clone();
         let paths = self.paths(&id);
         let deadline = Instant::now() + REMOVE_WAIT;
@@ -358,6 +361,29 @@ impl Engine {
             }),
             _ => Ok(()),
         }
+    }
+
+    /// A container directory whose record is missing or unreadable (a power failure right
+    /// after create): removed by its full id, with whatever of it the kernel still has.
+    fn remove_orphan(&self, id: &str) -> Option<Result<(), Error>> {
+        let is_id = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+        let paths = self.paths(id);
+        let has_record = read_json::<ContainerRecord>(&paths.record()).is_ok_and(|r| r.is_some());
+        if !is_id || !paths.dir.is_dir() || has_record {
+            return None;
+        }
+        let runtime = skiff_runtime::Runtime::new(shim::builtin_root(&self.opts.data_dir))
+            .with_warnings(|_| {});
+        if runtime.store().load(id).is_ok() {
+            let _ = runtime.delete(id, true);
+        }
+        Some((|| {
+            crate::storage::unmount(&paths.rootfs()).map_err(ContainerError::from)?;
+            fs::remove_dir_all(&paths.dir).map_err(|source| Error::Io {
+                path: paths.dir.clone(),
+                source,
+            })
+        })())
     }
 
     /// Cleans up after a shim that died: runtime state and cgroup.

@@ -134,7 +134,7 @@ impl Shim {
         let record: ContainerRecord = match read_json(&self.paths.record()) {
             Ok(Some(r)) => r,
             Ok(None) => return self.fail(&format!("container {} does not exist", self.id)),
-            Err(e) => return self.fail(&e.to_string()),
+            Err(e) => return self.fail(&format!("{}: {e}", self.paths.record().display())),
         };
         // What a previous run recorded; removed only now that this shim owns the container.
         for stale in [self.paths.exit(), self.paths.shim()] {
