@@ -379,6 +379,40 @@ fn user_workdir_env_and_entrypoint_follow_docker() {
         ]),
         "a b\n"
     );
+    assert_eq!(
+        e.ok(&[
+            "container",
+            "run",
+            "--rm",
+            "--hostname",
+            "box1",
+            "test",
+            "hostname"
+        ]),
+        "box1\n"
+    );
+    // Capabilities: CAP_CHOWN (bit 0) is in Docker's default set; dropped, chown fails.
+    let caps = |extra: &[&str]| {
+        let mut args = vec!["container", "run", "--rm"];
+        args.extend_from_slice(extra);
+        args.extend(["test", "sh", "-c", "grep CapEff /proc/self/status"]);
+        let out = e.ok(&args);
+        u64::from_str_radix(out.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    assert_eq!(caps(&[]) & 1, 1);
+    assert_eq!(caps(&["--cap-drop", "CHOWN"]) & 1, 0);
+    assert_eq!(caps(&["--cap-add", "NET_ADMIN"]) & (1 << 12), 1 << 12);
+    assert_eq!(caps(&["--cap-drop", "ALL"]), 0);
+    let err = e.fails(&[
+        "container",
+        "run",
+        "--rm",
+        "--cap-add",
+        "FLY",
+        "test",
+        "true",
+    ]);
+    assert!(err.contains("FLY"), "{err}");
     let err = e.fails(&["container", "run", "--rm", "--user", "bob", "test", "true"]);
     assert!(err.contains("bob"), "{err}");
 }

@@ -170,6 +170,15 @@ struct CreateArgs {
     /// Run as USER[:GROUP] (names or numbers).
     #[arg(short, long)]
     user: Option<String>,
+    /// Add a capability to Docker's default set (NET_ADMIN, CAP_SYS_TIME, ALL); repeatable.
+    #[arg(long, value_name = "CAP")]
+    cap_add: Vec<String>,
+    /// Drop a capability from the default set (ALL drops every one); repeatable.
+    #[arg(long, value_name = "CAP")]
+    cap_drop: Vec<String>,
+    /// The container's host name [default: the first 12 characters of its id].
+    #[arg(long)]
+    hostname: Option<String>,
     /// Working directory.
     #[arg(short, long)]
     workdir: Option<String>,
@@ -419,6 +428,9 @@ fn config(args: &CreateArgs, auto_remove: bool) -> anyhow::Result<ContainerConfi
         env: args.env.clone(),
         workdir: args.workdir.clone(),
         user: args.user.clone(),
+        hostname: args.hostname.clone(),
+        cap_add: args.cap_add.clone(),
+        cap_drop: args.cap_drop.clone(),
         mounts,
         read_only: args.read_only,
         resources: skiff_engine::container::Resources {
