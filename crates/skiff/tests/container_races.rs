@@ -59,7 +59,7 @@ fn two_starts_at_once_run_the_container_once() {
         "alive\n"
     );
     let ls = e.ok(&["container", "ls"]);
-    assert!(ls.contains("running"), "{ls}");
+    assert!(ls.contains("Up "), "{ls}");
     e.ok(&["container", "rm", "-f", &id]);
     e.assert_clean(&id);
 }

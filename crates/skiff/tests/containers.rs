@@ -68,7 +68,7 @@ fn detached_container_lives_on_logs_exec_stop_and_rm() {
     // The command that started it is gone: every later command is a new engine that finds
     // the container through its files and its shim (re-adoption).
     let ls = e.ok(&["container", "ls"]);
-    assert!(ls.contains("web") && ls.contains("running"), "{ls}");
+    assert!(ls.contains("web") && ls.contains("Up "), "{ls}");
     wait_for(|| e.ok(&["container", "logs", "web"]).contains("tick 3"));
     let logs = e.ok(&["container", "logs", "--tail", "1", "web"]);
     assert!(logs.starts_with("tick "), "{logs}");

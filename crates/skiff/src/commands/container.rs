@@ -16,6 +16,7 @@ use skiff_engine::Engine;
 use skiff_engine::Signal;
 
 use super::engine_args::EngineArgs;
+use super::human;
 
 /// The arguments of `skiff container`.
 #[derive(clap::Args, Debug)]
@@ -532,26 +533,42 @@ fn list(engine: &Engine, all: bool, quiet: bool, output: Format) -> anyhow::Resu
         println!("{}", serde_json::to_string_pretty(&infos)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "{:<12}  {:<28}  {:<24}  {:<20}  {:<16}  NAME",
-        "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS"
-    );
+    let mut rows = vec![[
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "NAMES",
+    ]
+    .map(String::from)
+    .to_vec()];
     for i in &infos {
         let command = i.record.config.cmd.clone().unwrap_or_default().join(" ");
-        let status = match (&i.status, &i.exit) {
-            (Status::Exited, Some(e)) => format!("exited ({})", e.exit_code),
-            (s, _) => s.to_string(),
+        // As `docker ps` says it.
+        let status = match (&i.status, &i.exit, &i.shim) {
+            (Status::Exited, Some(e), _) => {
+                format!("Exited ({}) {}", e.exit_code, human::ago(&e.finished_at))
+            }
+            (Status::Running, _, Some(shim)) => {
+                format!(
+                    "Up {}",
+                    human::ago(&shim.started_at).trim_end_matches(" ago")
+                )
+            }
+            (Status::Created, _, _) => "Created".into(),
+            (s, _, _) => s.to_string(),
         };
-        println!(
-            "{:<12}  {:<28}  {:<24}  {:<20}  {:<16}  {}",
-            &i.record.id[..12],
+        rows.push(vec![
+            i.record.id[..12].to_string(),
             truncate(&i.record.image_name, 28),
-            truncate(&command, 24),
-            truncate(&i.record.created_at, 20),
+            format!("\"{}\"", truncate(&command, 22)),
+            human::ago(&i.record.created_at),
             status,
-            i.record.name
-        );
+            i.record.name.clone(),
+        ]);
     }
+    print!("{}", human::table(&rows));
     Ok(ExitCode::SUCCESS)
 }
 
