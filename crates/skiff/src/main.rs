@@ -5,7 +5,6 @@
 
 mod commands;
 mod fs_loader;
-// Used by `skiff image pull` once it is wired in.
 mod progress;
 
 use std::process::ExitCode;

@@ -14,7 +14,7 @@
 //! pipe. Writing `exited` into a closed pipe tells the shim that nobody waits: for a `--rm`
 //! container it then removes the container itself; otherwise the waiter does.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -457,11 +457,4 @@ fn oom_killed(id: &str) -> bool {
         .and_then(|m| m.oom_kill_count())
         .map(|n| n > 0)
         .unwrap_or(false)
-}
-
-/// Appends `line` to a file (used for the shim's diagnostics when stderr is gone).
-pub fn append_line(path: &Path, line: &str) {
-    if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
-        let _ = writeln!(f, "{line}");
-    }
 }

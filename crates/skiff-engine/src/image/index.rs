@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{Image, Reference};
-use crate::digest::Digest;
 use crate::fsutil::{read_limited, write_atomic, FileLock};
 
 /// Largest index file read (a corrupt or hostile one must not exhaust memory).
@@ -161,14 +160,10 @@ pub fn resolve(images: &[Image], wanted: &str) -> Option<Image> {
         .cloned()
 }
 
-/// Ids of the images in `images`, for quick membership tests.
-pub fn ids(images: &[Image]) -> Vec<Digest> {
-    images.iter().map(|i| i.id.clone()).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::Digest;
 
     fn image(id: &[u8], names: &[&str]) -> Image {
         Image {
