@@ -19,8 +19,10 @@ use crate::storage::VolumeStore;
 /// The default data directory.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/skiff";
 
-/// Which OCI runtime runs the containers.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Which OCI runtime runs a container: the engine's default, and what each container's
+/// record keeps (`{"kind": "builtin"}` or `{"kind": "external", "path": "runc"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "path")]
 pub enum RuntimeChoice {
     /// `skiff-runtime`, as a library inside the shim process.
     #[default]

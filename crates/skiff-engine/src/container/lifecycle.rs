@@ -19,11 +19,10 @@ use super::config::ContainerConfig;
 use super::error::ContainerError;
 use super::logs::{self, LogReader, Stream};
 use super::record::{
-    self, alive, read_json, write_json, ContainerRecord, ExitState, Paths, RuntimeRecord,
-    ShimState, Status,
+    self, alive, read_json, write_json, ContainerRecord, ExitState, Paths, ShimState, Status,
 };
 use super::shim::{self, pidfd_open};
-use crate::engine::{now, Engine};
+use crate::engine::{now, Engine, RuntimeChoice};
 use crate::error::Error;
 use crate::fsutil::{random_hex, FileLock};
 use crate::image::commit::read_config;
@@ -95,8 +94,8 @@ impl Engine {
             None => format!("skiff-{}", &id[..12]),
         };
         let runtime = match &config.runtime {
-            Some(r) => record::RuntimeRecord::from(&crate::engine::parse_runtime(r)),
-            None => RuntimeRecord::from(&self.opts.runtime),
+            Some(r) => crate::engine::parse_runtime(r),
+            None => self.opts.runtime.clone(),
         };
         let record = ContainerRecord {
             id: id.clone(),
@@ -372,11 +371,8 @@ impl Engine {
         if !is_id || !paths.dir.is_dir() || has_record {
             return None;
         }
-        let runtime = skiff_runtime::Runtime::new(shim::builtin_root(&self.opts.data_dir))
-            .with_warnings(|_| {});
-        if runtime.store().load(id).is_ok() {
-            let _ = runtime.delete(id, true);
-        }
+        // Without a record the runtime is unknown; only the built-in one keeps state here.
+        shim::delete_runtime_state(&self.opts.data_dir, id, &RuntimeChoice::Builtin, |_| {});
         Some((|| {
             crate::storage::unmount(&paths.rootfs()).map_err(ContainerError::from)?;
             fs::remove_dir_all(&paths.dir).map_err(|source| Error::Io {
@@ -388,25 +384,7 @@ impl Engine {
 
     /// Cleans up after a shim that died: runtime state and cgroup.
     fn clean_runtime(&self, record: &ContainerRecord) {
-        match &record.runtime {
-            RuntimeRecord::Builtin => {
-                let runtime = skiff_runtime::Runtime::new(shim::builtin_root(&self.opts.data_dir))
-                    .with_warnings(|_| {});
-                if runtime.store().load(&record.id).is_ok() {
-                    let _ = runtime.delete(&record.id, true);
-                }
-            }
-            RuntimeRecord::External(program) => {
-                let _ = Command::new(program)
-                    .arg("--root")
-                    .arg(shim::external_root(&self.opts.data_dir))
-                    .args(["delete", "--force", &record.id])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-            }
-        }
+        shim::delete_runtime_state(&self.opts.data_dir, &record.id, &record.runtime, |_| {});
     }
 
     /// Log records of a container (oldest first; the last `tail` only if given).

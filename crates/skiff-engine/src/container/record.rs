@@ -40,28 +40,9 @@ pub struct ContainerRecord {
     /// What the container was created with.
     pub config: ContainerConfig,
     /// The OCI runtime running it.
-    pub runtime: RuntimeRecord,
+    pub runtime: RuntimeChoice,
     /// When it was created (RFC 3339).
     pub created_at: String,
-}
-
-/// The runtime a container uses, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", tag = "kind", content = "path")]
-pub enum RuntimeRecord {
-    /// skiff-runtime in the shim.
-    Builtin,
-    /// An external binary.
-    External(PathBuf),
-}
-
-impl From<&RuntimeChoice> for RuntimeRecord {
-    fn from(c: &RuntimeChoice) -> Self {
-        match c {
-            RuntimeChoice::Builtin => RuntimeRecord::Builtin,
-            RuntimeChoice::External(p) => RuntimeRecord::External(p.clone()),
-        }
-    }
 }
 
 /// Written by the shim once the container's process runs.
