@@ -60,12 +60,7 @@ impl Engine {
     /// is left behind.
     pub fn create_container(&self, config: ContainerConfig) -> Result<ContainerInfo, Error> {
         let _gc = self.gc_guard(false)?;
-        let image = self
-            .images
-            .find(&config.image)?
-            .ok_or_else(|| Error::NoSuchImage {
-                wanted: config.image.clone(),
-            })?;
+        let image = self.image(&config.image)?;
         for layer in &image.layers {
             if !self.layers.contains(&layer.diff_id) {
                 return Err(crate::image::layers::LayerError::Missing {
