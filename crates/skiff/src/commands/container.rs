@@ -16,6 +16,7 @@ use skiff_engine::Engine;
 use skiff_engine::Signal;
 
 use super::engine_args::EngineArgs;
+use super::human;
 
 /// The arguments of `skiff container`.
 #[derive(clap::Args, Debug)]
@@ -292,7 +293,7 @@ fn each(
     let mut failed = false;
     for c in containers {
         if let Err(e) = f(c) {
-            eprintln!("skiff: error: {e:#}");
+            crate::report_error(&e);
             failed = true;
         }
     }
@@ -314,7 +315,7 @@ fn run_container(engine: &Engine, args: &RunArgs) -> anyhow::Result<ExitCode> {
                 let _ = engine.remove_container(&id, true);
             }
             if let Some(code) = exec_failure_code(&e) {
-                eprintln!("skiff: error: {e}");
+                crate::report_error(&e.into());
                 return Ok(ExitCode::from(code));
             }
             return Err(e.into());
@@ -520,26 +521,32 @@ fn list(engine: &Engine, all: bool, quiet: bool, output: Format) -> anyhow::Resu
         println!("{}", serde_json::to_string_pretty(&infos)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "{:<12}  {:<28}  {:<24}  {:<20}  {:<16}  NAME",
-        "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS"
-    );
+    let mut rows = vec![[
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "NAME",
+    ]
+    .map(String::from)
+    .to_vec()];
     for i in &infos {
         let command = i.record.config.cmd.clone().unwrap_or_default().join(" ");
         let status = match (&i.status, &i.exit) {
             (Status::Exited, Some(e)) => format!("exited ({})", e.exit_code),
             (s, _) => s.to_string(),
         };
-        println!(
-            "{:<12}  {:<28}  {:<24}  {:<20}  {:<16}  {}",
-            &i.record.id[..12],
+        rows.push(vec![
+            i.record.id[..12].to_string(),
             truncate(&i.record.image_name, 28),
             truncate(&command, 24),
-            truncate(&i.record.created_at, 20),
+            human::ago(&i.record.created_at),
             status,
-            i.record.name
-        );
+            i.record.name.clone(),
+        ]);
     }
+    print!("{}", human::table(&rows));
     Ok(ExitCode::SUCCESS)
 }
 
