@@ -46,9 +46,8 @@ impl Engine {
             .into());
         }
         if exec.args.is_empty() {
-            return Err(ContainerError::Shim {
+            return Err(ContainerError::EmptyExec {
                 id: info.record.id.clone(),
-                message: "exec needs a command".into(),
             }
             .into());
         }
