@@ -16,6 +16,12 @@ use super::record::{read_json, ExitState, Paths, ShimState};
 use crate::error::Error;
 
 /// A started container whose end can be awaited.
+///
+/// While it is held, the shim writes the container's output into its pipe, blocking when the
+/// pipe is full: call [`wait`](Self::wait) (or [`wait_forwarding`](Self::wait_forwarding)) at once,
+/// or drop it to detach — an `Attached` kept without reading stalls the container once the
+/// pipe (64 KiB) is full. A detached container is waited for with
+/// [`Engine::wait_container`](crate::Engine::wait_container).
 #[derive(Debug)]
 pub struct Attached {
     /// The container.
