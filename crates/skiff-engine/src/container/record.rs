@@ -176,7 +176,7 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> io::Result<Option
 }
 
 /// Writes a JSON file of the container atomically (not synced: see
-/// [`write_replace`](crate::fsutil::write_replace)).
+/// [`crate::fsutil::write_replace`]).
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
     let bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
     write_replace(path, &bytes)
