@@ -19,8 +19,10 @@ use crate::storage::VolumeStore;
 /// The default data directory.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/skiff";
 
-/// Which OCI runtime runs the containers.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Which OCI runtime runs a container: the engine's default, and what each container's
+/// record keeps (`{"kind": "builtin"}` or `{"kind": "external", "path": "runc"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "path")]
 pub enum RuntimeChoice {
     /// `skiff-runtime`, as a library inside the shim process.
     #[default]
@@ -160,7 +162,7 @@ pub fn parse_runtime(name: &str) -> RuntimeChoice {
 }
 
 /// The current time in RFC 3339 with nanoseconds (UTC).
-pub fn now() -> String {
+pub(crate) fn now() -> String {
     skiff_runtime::state::now_rfc3339()
 }
 
@@ -170,6 +172,18 @@ mod tests {
 
     fn mode(path: &Path) -> u32 {
         fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    /// The agent (issue 7) keeps one engine in an `Arc` and calls it from `spawn_blocking`, and
+    /// moves started containers and errors across threads.
+    #[test]
+    fn the_engine_and_what_it_returns_cross_threads() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        fn send<T: Send + 'static>() {}
+        send_sync::<Engine>();
+        send_sync::<Error>();
+        send_sync::<crate::container::ContainerInfo>();
+        send::<crate::container::Attached>();
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod image;
 pub mod storage;
 
 pub use digest::Digest;
-pub use engine::{now, parse_runtime, Engine, EngineOptions, RuntimeChoice, DEFAULT_DATA_DIR};
+pub use engine::{parse_runtime, Engine, EngineOptions, RuntimeChoice, DEFAULT_DATA_DIR};
 pub use error::{Error, Result};
 /// A signal, as [`Engine::kill_container`] takes it.
 pub use nix::sys::signal::Signal;

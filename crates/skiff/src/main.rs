@@ -5,7 +5,6 @@
 
 mod commands;
 mod fs_loader;
-// Used by `skiff image pull` once it is wired in.
 mod progress;
 
 use std::process::ExitCode;
@@ -45,9 +44,15 @@ fn main() -> ExitCode {
         Command::Shim(args) => commands::shim::run(args),
     };
     result.unwrap_or_else(|e| {
-        eprintln!("skiff: error: {}", render(&e));
+        report_error(&e);
         ExitCode::FAILURE
     })
+}
+
+/// Prints `skiff: error: …` with the error and its causes on stderr, for the command's
+/// failure and for each failed item of a command that carries on (`rm A B`).
+fn report_error(e: &anyhow::Error) {
+    eprintln!("skiff: error: {}", render(e));
 }
 
 /// The error and its causes, each cause once: library errors often say their cause in their

@@ -22,13 +22,10 @@ pub fn prepare(
     paths: &Paths,
     record: &ContainerRecord,
 ) -> Result<(), ContainerError> {
-    let layers =
-        LayerStore::open(&data_dir.join("layers"), UnpackLimits::default()).map_err(|e| {
-            ContainerError::Shim {
-                id: record.id.clone(),
-                message: e.to_string(),
-            }
-        })?;
+    // Only to find the layers' directories: the limits are for unpacking, which the shim
+    // does not do.
+    let layers = LayerStore::open(&data_dir.join("layers"), UnpackLimits::default())
+        .map_err(storage::StorageError::from)?;
     let mount = storage::overlay(
         &layers,
         &record.layers,

@@ -59,6 +59,12 @@ pub enum ContainerError {
         /// What happened.
         message: String,
     },
+    /// An exec was asked to run nothing.
+    #[error("container {id}: exec needs a command to run")]
+    EmptyExec {
+        /// The container.
+        id: String,
+    },
     /// The stop signal is not a signal.
     #[error("container {id}: stop signal {signal:?} is not a signal name or number")]
     BadStopSignal {

@@ -11,9 +11,10 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 
 use super::error::ContainerError;
-use super::record::{read_json, Paths, RuntimeRecord, Status};
+use super::record::{read_json, Paths, Status};
 use super::shim::{builtin_root, external_root};
 use crate::engine::Engine;
+use crate::engine::RuntimeChoice;
 use crate::error::Error;
 
 /// What to run.
@@ -45,15 +46,14 @@ impl Engine {
             .into());
         }
         if exec.args.is_empty() {
-            return Err(ContainerError::Shim {
+            return Err(ContainerError::EmptyExec {
                 id: info.record.id.clone(),
-                message: "exec needs a command".into(),
             }
             .into());
         }
         let id = info.record.id;
         let mut cmd = match &info.record.runtime {
-            RuntimeRecord::Builtin => {
+            RuntimeChoice::Builtin => {
                 let mut cmd = Command::new(&self.opts.shim_program);
                 cmd.args(["shim", "exec", "--data-dir"])
                     .arg(&self.opts.data_dir)
@@ -61,7 +61,7 @@ impl Engine {
                     .arg(&id);
                 cmd
             }
-            RuntimeRecord::External(program) => {
+            RuntimeChoice::External(program) => {
                 let mut cmd = Command::new(program);
                 cmd.arg("--root")
                     .arg(external_root(&self.opts.data_dir))
@@ -80,8 +80,8 @@ impl Engine {
         }
         match info.record.runtime {
             // runc-style CLIs stop parsing flags at the container id.
-            RuntimeRecord::External(_) => cmd.arg(&id).args(&exec.args),
-            RuntimeRecord::Builtin => cmd.arg("--").args(&exec.args),
+            RuntimeChoice::External(_) => cmd.arg(&id).args(&exec.args),
+            RuntimeChoice::Builtin => cmd.arg("--").args(&exec.args),
         };
         Ok(cmd)
     }

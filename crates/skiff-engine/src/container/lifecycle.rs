@@ -3,27 +3,26 @@
 //! so any `skiff` process — or a restarted agent — can act on containers another one started.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::Signal;
 use oci_spec::image::ImageConfiguration;
 use serde::Serialize;
 
+use super::attached::Attached;
 use super::config::ContainerConfig;
 use super::error::ContainerError;
-use super::logs::{self, LogReader, Stream};
+use super::logs::{self, LogReader};
 use super::record::{
-    self, alive, read_json, write_json, ContainerRecord, ExitState, Paths, RuntimeRecord,
-    ShimState, Status,
+    self, alive, read_json, write_json, ContainerRecord, ExitState, Paths, ShimState, Status,
 };
 use super::shim::{self, pidfd_open};
-use crate::engine::{now, Engine};
+use crate::engine::{now, Engine, RuntimeChoice};
 use crate::error::Error;
 use crate::fsutil::{random_hex, FileLock};
 use crate::image::commit::read_config;
@@ -61,12 +60,7 @@ impl Engine {
     /// is left behind.
     pub fn create_container(&self, config: ContainerConfig) -> Result<ContainerInfo, Error> {
         let _gc = self.gc_guard(false)?;
-        let image = self
-            .images
-            .find(&config.image)?
-            .ok_or_else(|| Error::NoSuchImage {
-                wanted: config.image.clone(),
-            })?;
+        let image = self.image(&config.image)?;
         for layer in &image.layers {
             if !self.layers.contains(&layer.diff_id) {
                 return Err(crate::image::layers::LayerError::Missing {
@@ -95,8 +89,8 @@ impl Engine {
             None => format!("skiff-{}", &id[..12]),
         };
         let runtime = match &config.runtime {
-            Some(r) => record::RuntimeRecord::from(&crate::engine::parse_runtime(r)),
-            None => RuntimeRecord::from(&self.opts.runtime),
+            Some(r) => crate::engine::parse_runtime(r),
+            None => self.opts.runtime.clone(),
         };
         let record = ContainerRecord {
             id: id.clone(),
@@ -372,11 +366,8 @@ impl Engine {
         if !is_id || !paths.dir.is_dir() || has_record {
             return None;
         }
-        let runtime = skiff_runtime::Runtime::new(shim::builtin_root(&self.opts.data_dir))
-            .with_warnings(|_| {});
-        if runtime.store().load(id).is_ok() {
-            let _ = runtime.delete(id, true);
-        }
+        // Without a record the runtime is unknown; only the built-in one keeps state here.
+        shim::delete_runtime_state(&self.opts.data_dir, id, &RuntimeChoice::Builtin, |_| {});
         Some((|| {
             crate::storage::unmount(&paths.rootfs()).map_err(ContainerError::from)?;
             fs::remove_dir_all(&paths.dir).map_err(|source| Error::Io {
@@ -388,25 +379,7 @@ impl Engine {
 
     /// Cleans up after a shim that died: runtime state and cgroup.
     fn clean_runtime(&self, record: &ContainerRecord) {
-        match &record.runtime {
-            RuntimeRecord::Builtin => {
-                let runtime = skiff_runtime::Runtime::new(shim::builtin_root(&self.opts.data_dir))
-                    .with_warnings(|_| {});
-                if runtime.store().load(&record.id).is_ok() {
-                    let _ = runtime.delete(&record.id, true);
-                }
-            }
-            RuntimeRecord::External(program) => {
-                let _ = Command::new(program)
-                    .arg("--root")
-                    .arg(shim::external_root(&self.opts.data_dir))
-                    .args(["delete", "--force", &record.id])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-            }
-        }
+        shim::delete_runtime_state(&self.opts.data_dir, &record.id, &record.runtime, |_| {});
     }
 
     /// Log records of a container (oldest first; the last `tail` only if given).
@@ -496,137 +469,6 @@ impl Engine {
     }
 }
 
-/// A started container whose end can be awaited.
-#[derive(Debug)]
-pub struct Attached {
-    /// The container.
-    pub id: String,
-    /// Its init process.
-    pub pid: i32,
-    paths: Paths,
-    report: BufReader<File>,
-}
-
-impl Attached {
-    /// Waits for the end, handing the container's output to `on_output` byte for byte as it
-    /// comes. Returns how the process ended.
-    pub fn wait(self, on_output: &mut dyn FnMut(Stream, &[u8])) -> Result<ExitState, Error> {
-        self.wait_forwarding(on_output, &[])
-    }
-
-    /// As [`wait`](Self::wait), and passes `signals` received meanwhile on to the container's
-    /// process (as `docker run` does): they are blocked in the calling thread and read from a
-    /// signalfd. For single-threaded callers such as the CLI.
-    pub fn wait_forwarding(
-        mut self,
-        on_output: &mut dyn FnMut(Stream, &[u8]),
-        signals: &[Signal],
-    ) -> Result<ExitState, Error> {
-        let mut mask = SigSet::empty();
-        for s in signals {
-            mask.add(*s);
-        }
-        let mut signal_fd = None;
-        if !signals.is_empty() && mask.thread_block().is_ok() {
-            signal_fd =
-                SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).ok();
-        }
-        let result = self.wait_loop(on_output, signal_fd.as_mut());
-        if !signals.is_empty() {
-            let _ = mask.thread_unblock();
-        }
-        result
-    }
-
-    fn wait_loop(
-        &mut self,
-        on_output: &mut dyn FnMut(Stream, &[u8]),
-        mut signal_fd: Option<&mut SignalFd>,
-    ) -> Result<ExitState, Error> {
-        let mut data = Vec::new();
-        loop {
-            if self.report.buffer().is_empty() {
-                let (ready, signalled) = {
-                    let mut fds = vec![PollFd::new(
-                        self.report.get_ref().as_fd(),
-                        PollFlags::POLLIN,
-                    )];
-                    if let Some(sfd) = signal_fd.as_deref() {
-                        fds.push(PollFd::new(sfd.as_fd(), PollFlags::POLLIN));
-                    }
-                    let n = poll(&mut fds, PollTimeout::NONE).unwrap_or(0);
-                    let readable = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-                    (
-                        n > 0 && readable(&fds[0]),
-                        n > 0 && fds.len() > 1 && readable(&fds[1]),
-                    )
-                };
-                if signalled {
-                    if let Some(sfd) = signal_fd.as_deref_mut() {
-                        while let Ok(Some(info)) = sfd.read_signal() {
-                            self.forward(info.ssi_signo as i32);
-                        }
-                    }
-                }
-                if !ready {
-                    continue;
-                }
-            }
-            let mut line = String::new();
-            if self.report.read_line(&mut line).unwrap_or(0) == 0 {
-                break;
-            }
-            let line = line.trim_end();
-            if line == "exited" {
-                break;
-            }
-            let frame = match line.split_once(' ') {
-                Some(("out", n)) => Some((Stream::Stdout, n)),
-                Some(("err", n)) => Some((Stream::Stderr, n)),
-                _ => None,
-            };
-            let Some((stream, len)) = frame.and_then(|(s, n)| Some((s, n.parse::<usize>().ok()?)))
-            else {
-                continue;
-            };
-            data.resize(len, 0);
-            if self.report.read_exact(&mut data).is_err() {
-                break;
-            }
-            on_output(stream, &data);
-        }
-        let exit: Option<ExitState> =
-            read_json(&self.paths.exit()).map_err(|source| Error::Io {
-                path: self.paths.exit(),
-                source,
-            })?;
-        exit.ok_or_else(|| {
-            ContainerError::Shim {
-                id: self.id.clone(),
-                message: format!(
-                    "the shim ended without recording an exit (see {})",
-                    self.paths.shim_log().display()
-                ),
-            }
-            .into()
-        })
-    }
-
-    fn forward(&self, signo: i32) {
-        let Ok(signal) = Signal::try_from(signo) else {
-            return;
-        };
-        if let Ok(Some(shim)) = read_json::<ShimState>(&self.paths.shim()) {
-            let _ = signal_process(&self.id, &shim, signal);
-        }
-    }
-
-    /// The raw descriptor of the report pipe (for callers that poll several things).
-    pub fn report_fd(&self) -> i32 {
-        self.report.get_ref().as_raw_fd()
-    }
-}
-
 fn running(info: &ContainerInfo) -> Result<&ShimState, Error> {
     match (&info.shim, info.status) {
         (Some(shim), Status::Running) => Ok(shim),
@@ -641,7 +483,7 @@ fn running(info: &ContainerInfo) -> Result<&ShimState, Error> {
 
 /// Signals the container's init process, through a pidfd opened after checking that the pid
 /// still is that process (so a reused pid is never signalled).
-fn signal_process(id: &str, shim: &ShimState, signal: Signal) -> Result<(), Error> {
+pub(super) fn signal_process(id: &str, shim: &ShimState, signal: Signal) -> Result<(), Error> {
     let pidfd: Option<OwnedFd> = pidfd_open(shim.pid);
     if !alive(shim.pid, shim.pid_start) {
         return Ok(());

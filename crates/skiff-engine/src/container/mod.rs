@@ -1,5 +1,6 @@
 //! Containers: their config, OCI bundle, shim, logs and lifecycle.
 
+mod attached;
 pub mod bundle;
 pub mod config;
 mod error;
@@ -11,7 +12,8 @@ pub mod shim;
 pub mod spec;
 pub mod user;
 
+pub use attached::Attached;
 pub use config::{ContainerConfig, LogConfig, MountConfig, NetworkMode, Resources};
 pub use error::ContainerError;
-pub use lifecycle::{Attached, ContainerInfo};
+pub use lifecycle::ContainerInfo;
 pub use record::{ExitState, Status};

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::ImageConfiguration;
 use serde::{Deserialize, Serialize};
+use skiff_runtime::state::proc_stat;
 
 use super::config::ContainerConfig;
 use crate::digest::Digest;
@@ -39,28 +40,9 @@ pub struct ContainerRecord {
     /// What the container was created with.
     pub config: ContainerConfig,
     /// The OCI runtime running it.
-    pub runtime: RuntimeRecord,
+    pub runtime: RuntimeChoice,
     /// When it was created (RFC 3339).
     pub created_at: String,
-}
-
-/// The runtime a container uses, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", tag = "kind", content = "path")]
-pub enum RuntimeRecord {
-    /// skiff-runtime in the shim.
-    Builtin,
-    /// An external binary.
-    External(PathBuf),
-}
-
-impl From<&RuntimeChoice> for RuntimeRecord {
-    fn from(c: &RuntimeChoice) -> Self {
-        match c {
-            RuntimeChoice::Builtin => RuntimeRecord::Builtin,
-            RuntimeChoice::External(p) => RuntimeRecord::External(p.clone()),
-        }
-    }
 }
 
 /// Written by the shim once the container's process runs.
@@ -194,7 +176,7 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> io::Result<Option
 }
 
 /// Writes a JSON file of the container atomically (not synced: see
-/// [`write_replace`](crate::fsutil::write_replace)).
+/// [`crate::fsutil::write_replace`]).
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
     let bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
     write_replace(path, &bytes)
@@ -202,27 +184,14 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
 
 /// Start time of process `pid` (clock ticks since boot), `None` if it does not exist.
 pub fn process_start(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may contain spaces and parentheses: fields after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    // rest starts at field 3 (state); starttime is field 22.
-    rest.split_whitespace().nth(19)?.parse().ok()
+    proc_stat(pid).map(|s| s.start_time)
 }
 
-/// Whether process `pid` with start time `start` is still alive (not a zombie).
+/// Whether process `pid` with start time `start` is still alive (not a zombie): a pid the
+/// kernel gave to another process since has another start time.
 pub fn alive(pid: i32, start: u64) -> bool {
-    if pid <= 0 {
-        return false;
-    }
-    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let Some(close) = stat.rfind(')') else {
-        return false;
-    };
-    let rest = &stat[close + 2..];
-    let state = rest.chars().next();
-    state != Some('Z') && state != Some('X') && process_start(pid) == Some(start)
+    pid > 0
+        && proc_stat(pid).is_some_and(|s| !matches!(s.state, 'Z' | 'X') && s.start_time == start)
 }
 
 /// This boot's id.

@@ -14,7 +14,7 @@
 //! pipe. Writing `exited` into a closed pipe tells the shim that nobody waits: for a `--rm`
 //! container it then removes the container itself; otherwise the waiter does.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -29,10 +29,9 @@ use nix::unistd::{dup, fork, pipe2, setsid, ForkResult, Pid};
 
 use super::logs::{LogWriter, Stream};
 use super::record::{
-    boot_id, process_start, read_json, write_json, ContainerRecord, ExitState, Paths,
-    RuntimeRecord, ShimState,
+    boot_id, process_start, read_json, write_json, ContainerRecord, ExitState, Paths, ShimState,
 };
-use crate::engine::now;
+use crate::engine::{now, RuntimeChoice};
 use crate::fsutil::FileLock;
 
 /// Where the shim finds everything: the data directory's layout.
@@ -193,8 +192,8 @@ impl Shim {
         let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
         let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
         let pid = match &record.runtime {
-            RuntimeRecord::Builtin => self.start_builtin(out_w, err_w)?,
-            RuntimeRecord::External(program) => self.start_external(program, out_w, err_w)?,
+            RuntimeChoice::Builtin => self.start_builtin(out_w, err_w)?,
+            RuntimeChoice::External(program) => self.start_external(program, out_w, err_w)?,
         };
         Ok(Running {
             pid,
@@ -380,29 +379,45 @@ impl Shim {
 
     /// Deletes the runtime's state (and the cgroup) and unmounts the root filesystem.
     fn cleanup(&self, record: &ContainerRecord) {
-        match &record.runtime {
-            RuntimeRecord::Builtin => {
-                let runtime = skiff_runtime::Runtime::new(builtin_root(&self.data_dir))
-                    .with_warnings(|msg| eprintln!("shim: runtime: {msg}"));
-                if runtime.store().load(&self.id).is_ok() {
-                    if let Err(e) = runtime.delete(&self.id, true) {
-                        eprintln!("shim: runtime delete: {e}");
-                    }
-                }
-            }
-            RuntimeRecord::External(program) => {
-                let _ = Command::new(program)
-                    .arg("--root")
-                    .arg(external_root(&self.data_dir))
-                    .args(["delete", "--force", &self.id])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-            }
-        }
+        delete_runtime_state(&self.data_dir, &self.id, &record.runtime, |msg| {
+            eprintln!("shim: runtime: {msg}")
+        });
         if let Err(e) = crate::storage::unmount(&self.paths.rootfs()) {
             eprintln!("shim: unmount: {e}");
+        }
+    }
+}
+
+/// Has `runtime` forget container `id` whatever state it is in (`delete --force`: what is left
+/// of the process is killed, the runtime's state and the cgroup removed). Nothing to do is not
+/// an error; `warn` hears what the built-in runtime could not clean. Used by the shim when the
+/// process has ended, and by `rm` after a shim that died.
+pub(crate) fn delete_runtime_state(
+    data_dir: &Path,
+    id: &str,
+    runtime: &RuntimeChoice,
+    warn: impl Fn(&str) + Clone + 'static,
+) {
+    match runtime {
+        RuntimeChoice::Builtin => {
+            let runtime =
+                skiff_runtime::Runtime::new(builtin_root(data_dir)).with_warnings(warn.clone());
+            if runtime.store().load(id).is_ok() {
+                if let Err(e) = runtime.delete(id, true) {
+                    warn(&format!("delete: {e}"));
+                }
+            }
+        }
+        RuntimeChoice::External(program) => {
+            // runc exits non-zero for a container it does not know: nothing to report.
+            let _ = Command::new(program)
+                .arg("--root")
+                .arg(external_root(data_dir))
+                .args(["delete", "--force", id])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }
@@ -457,11 +472,4 @@ fn oom_killed(id: &str) -> bool {
         .and_then(|m| m.oom_kill_count())
         .map(|n| n > 0)
         .unwrap_or(false)
-}
-
-/// Appends `line` to a file (used for the shim's diagnostics when stderr is gone).
-pub fn append_line(path: &Path, line: &str) {
-    if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
-        let _ = writeln!(f, "{line}");
-    }
 }

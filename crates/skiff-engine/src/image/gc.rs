@@ -68,14 +68,6 @@ pub enum GcError {
         /// Its names.
         names: Vec<Reference>,
     },
-    /// An id prefix that matches several images.
-    #[error("{wanted:?} matches {count} images: give more of the id")]
-    Ambiguous {
-        /// What was asked for.
-        wanted: String,
-        /// How many images match.
-        count: usize,
-    },
 }
 
 /// What garbage collection removed.
@@ -192,32 +184,7 @@ fn by_name<'i>(images: &'i [Image], wanted: &str) -> Option<(&'i Image, Referenc
 
 /// The image an id, a unique id prefix or a `name@digest` refers to.
 fn by_id<'i>(images: &'i [Image], wanted: &str) -> Result<&'i Image, Error> {
-    let hex = wanted.strip_prefix("sha256:").unwrap_or(wanted);
-    if !hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        let hits: Vec<&Image> = images
-            .iter()
-            .filter(|i| i.id.hex().starts_with(hex))
-            .collect();
-        match hits.len() {
-            0 => {}
-            1 => return Ok(hits[0]),
-            count => {
-                return Err(GcError::Ambiguous {
-                    wanted: wanted.to_string(),
-                    count,
-                }
-                .into())
-            }
-        }
-    }
-    if wanted.contains('@') {
-        if let Some(found) = super::index::resolve(images, wanted) {
-            if let Some(image) = images.iter().find(|i| i.id == found.id) {
-                return Ok(image);
-            }
-        }
-    }
-    Err(Error::NoSuchImage {
+    super::index::resolve(images, wanted)?.ok_or_else(|| Error::NoSuchImage {
         wanted: wanted.to_string(),
     })
 }

@@ -125,9 +125,22 @@ fn an_image_in_use_is_kept() {
 
 #[test]
 fn ambiguous_prefixes_are_refused() {
-    let images: Vec<Image> = (0..40).map(|i| image(&i.to_string(), &[], &[])).collect();
-    let first = images[0].id.hex()[..1].to_string();
-    let err = plan_remove(&images, &InUse::new(), &first, false).unwrap_err();
+    // Enough images for two ids to share their first four hex digits.
+    let mut images: Vec<Image> = Vec::new();
+    let shared = loop {
+        let next = image(&images.len().to_string(), &[], &[]);
+        let prefix = next.id.hex()[..4].to_string();
+        images.push(next);
+        if images
+            .iter()
+            .filter(|i| i.id.hex().starts_with(&prefix))
+            .count()
+            > 1
+        {
+            break prefix;
+        }
+    };
+    let err = plan_remove(&images, &InUse::new(), &shared, false).unwrap_err();
     assert!(err.to_string().contains("give more of the id"), "{err}");
 }
 

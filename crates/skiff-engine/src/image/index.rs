@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{Image, Reference};
-use crate::digest::Digest;
 use crate::fsutil::{read_limited, write_atomic, FileLock};
 
 /// Largest index file read (a corrupt or hostile one must not exhaust memory).
@@ -24,6 +23,14 @@ pub enum IndexError {
         path: PathBuf,
         /// The underlying error.
         source: io::Error,
+    },
+    /// An id prefix that several images share.
+    #[error("{wanted:?} matches {count} images: give more of the id")]
+    Ambiguous {
+        /// What was asked for.
+        wanted: String,
+        /// How many images match.
+        count: usize,
     },
     /// The file is not a valid index.
     #[error("image index {path} is corrupt: {source} (move it away and re-import the images)")]
@@ -63,9 +70,9 @@ impl ImageIndex {
     }
 
     /// The image a name, an image id (or a prefix of at least 4 hex digits of one), or a
-    /// `name@digest` refers to.
+    /// `name@digest` refers to (see [`resolve`]).
     pub fn find(&self, wanted: &str) -> Result<Option<Image>, IndexError> {
-        Ok(resolve(&self.read()?.images, wanted))
+        Ok(resolve(&self.read()?.images, wanted)?.cloned())
     }
 
     /// Runs `change` on the image list under the lock and writes the result.
@@ -130,15 +137,39 @@ pub fn add(images: &mut Vec<Image>, image: Image) -> Image {
     stored
 }
 
-/// Finds what `wanted` refers to in `images`.
-pub fn resolve(images: &[Image], wanted: &str) -> Option<Image> {
+/// Shortest id prefix taken for an id: shorter hex strings (`cafe` is a name too) are names.
+pub const MIN_ID_PREFIX: usize = 4;
+
+/// Finds what `wanted` refers to in `images`: an image id or a unique prefix of one (at least
+/// [`MIN_ID_PREFIX`] hex digits, `sha256:` optional), else a name, or `name@digest`. An id
+/// prefix that several images share and that is no name is an error, not a miss. The one
+/// lookup behind `run`, `inspect` and `rm`, so they agree on what a string means.
+pub fn resolve<'i>(images: &'i [Image], wanted: &str) -> Result<Option<&'i Image>, IndexError> {
     let hex = wanted.strip_prefix("sha256:").unwrap_or(wanted);
-    if hex.len() >= 4 && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        let mut hits = images.iter().filter(|i| i.id.hex().starts_with(hex));
-        if let (Some(hit), None) = (hits.next(), hits.next()) {
-            return Some(hit.clone());
+    let mut shared_prefix = 0;
+    if hex.len() >= MIN_ID_PREFIX && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let hits: Vec<&Image> = images
+            .iter()
+            .filter(|i| i.id.hex().starts_with(hex))
+            .collect();
+        match hits[..] {
+            [hit] => return Ok(Some(hit)),
+            [] => {}
+            _ => shared_prefix = hits.len(),
         }
     }
+    match (by_reference(images, wanted), shared_prefix) {
+        (Some(image), _) => Ok(Some(image)),
+        (None, 0) => Ok(None),
+        (None, count) => Err(IndexError::Ambiguous {
+            wanted: wanted.to_string(),
+            count,
+        }),
+    }
+}
+
+/// The image a name or a `name@digest` refers to.
+fn by_reference<'i>(images: &'i [Image], wanted: &str) -> Option<&'i Image> {
     let reference: Reference = wanted.parse().ok()?;
     if let Some(digest) = &reference.digest {
         return images
@@ -152,23 +183,15 @@ pub fn resolve(images: &[Image], wanted: &str) -> Option<Image> {
                         .iter()
                         .any(|n| n.name() == reference.name() && n.digest.as_ref() == Some(digest))
                 })
-            })
-            .cloned();
+            });
     }
-    images
-        .iter()
-        .find(|i| i.names.contains(&reference))
-        .cloned()
-}
-
-/// Ids of the images in `images`, for quick membership tests.
-pub fn ids(images: &[Image]) -> Vec<Digest> {
-    images.iter().map(|i| i.id.clone()).collect()
+    images.iter().find(|i| i.names.contains(&reference))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::Digest;
 
     fn image(id: &[u8], names: &[&str]) -> Image {
         Image {
@@ -185,9 +208,18 @@ mod tests {
         let mut images = vec![];
         add(&mut images, image(b"1", &["app:v1", "app:latest"]));
         add(&mut images, image(b"2", &["app:latest"]));
-        assert_eq!(resolve(&images, "app").unwrap().id, Digest::of(b"2"));
-        assert_eq!(resolve(&images, "app:latest").unwrap().id, Digest::of(b"2"));
-        assert_eq!(resolve(&images, "app:v1").unwrap().id, Digest::of(b"1"));
+        assert_eq!(
+            resolve(&images, "app").unwrap().unwrap().id,
+            Digest::of(b"2")
+        );
+        assert_eq!(
+            resolve(&images, "app:latest").unwrap().unwrap().id,
+            Digest::of(b"2")
+        );
+        assert_eq!(
+            resolve(&images, "app:v1").unwrap().unwrap().id,
+            Digest::of(b"1")
+        );
         assert_eq!(images[0].names.len(), 1);
     }
 
@@ -198,15 +230,41 @@ mod tests {
             &mut images,
             image(b"1", &["docker.io/library/busybox:latest"]),
         );
-        assert_eq!(resolve(&images, &one.id.to_string()).unwrap(), one);
-        assert_eq!(resolve(&images, one.id.short()).unwrap(), one);
+        assert_eq!(resolve(&images, &one.id.to_string()).unwrap(), Some(&one));
+        assert_eq!(resolve(&images, one.id.short()).unwrap(), Some(&one));
         let pinned = format!("busybox@{}", one.manifest);
-        assert_eq!(resolve(&images, &pinned).unwrap(), one);
-        assert!(resolve(&images, "nothing").is_none());
+        assert_eq!(resolve(&images, &pinned).unwrap(), Some(&one));
+        assert!(resolve(&images, "nothing").unwrap().is_none());
         // Pulled by an index digest: the name pins the index, not the image's manifest.
         let by_index = format!("app@{}", Digest::of(b"index"));
         let two = add(&mut images, image(b"2", &[&by_index]));
-        assert_eq!(resolve(&images, &by_index).unwrap(), two);
+        assert_eq!(resolve(&images, &by_index).unwrap(), Some(&two));
+    }
+
+    #[test]
+    fn a_shared_id_prefix_is_an_error_unless_it_is_a_name() {
+        let mut images: Vec<Image> = Vec::new();
+        let shared = loop {
+            let next = image(images.len().to_string().as_bytes(), &[]);
+            let prefix = next.id.hex()[..4].to_string();
+            images.push(next);
+            if images
+                .iter()
+                .filter(|i| i.id.hex().starts_with(&prefix))
+                .count()
+                > 1
+            {
+                break prefix;
+            }
+        };
+        let err = resolve(&images, &shared).unwrap_err();
+        assert!(err.to_string().contains("give more of the id"), "{err}");
+        let named = add(&mut images, image(b"named", &[&shared]));
+        assert_eq!(resolve(&images, &shared).unwrap(), Some(&named));
+        assert!(
+            resolve(&images, &shared[..3]).unwrap().is_none(),
+            "too short for an id"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Storage for containers: overlayfs snapshots over image layers and named volumes.
 //!
-//! Snapshots are descriptions first, as containerd's snapshotters return mounts: [`overlay`]
-//! builds a [`MountSpec`] from the image's layers (pure, tested as data) and [`mount`] carries
+//! Snapshots are descriptions first, as containerd's snapshotters return mounts: [`overlay()`]
+//! builds a [`MountSpec`] from the image's layers (pure, tested as data) and [`mount()`] carries
 //! it out. Named volumes live in a [`VolumeStore`] under the data directory.
 
 pub mod mount;

@@ -178,7 +178,7 @@ impl VolumeStore {
             fs::create_dir(&tmp).map_err(io_err(&tmp))?;
             fs::create_dir(tmp.join(DATA)).map_err(io_err(tmp.join(DATA)))?;
             let meta = Meta {
-                created: crate::now(),
+                created: crate::engine::now(),
                 labels: labels.clone(),
             };
             let text = serde_json::to_vec_pretty(&meta).map_err(|e| VolumeError::Corrupt {

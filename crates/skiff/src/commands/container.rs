@@ -302,7 +302,7 @@ fn each(
     let mut failed = false;
     for c in containers {
         if let Err(e) = f(c) {
-            eprintln!("skiff: error: {e:#}");
+            crate::report_error(&e);
             failed = true;
         }
     }
@@ -324,7 +324,7 @@ fn run_container(engine: &Engine, args: &RunArgs) -> anyhow::Result<ExitCode> {
                 let _ = engine.remove_container(&id, true);
             }
             if let Some(code) = exec_failure_code(&e) {
-                eprintln!("skiff: error: {e}");
+                crate::report_error(&e.into());
                 return Ok(ExitCode::from(code));
             }
             return Err(e.into());

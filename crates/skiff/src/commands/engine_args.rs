@@ -71,7 +71,7 @@ impl EngineArgs {
 /// Loads archives dropped into `<data>/images/` since the last command (for air-gapped nodes):
 /// what was loaded and what failed is reported on stderr; a failure does not stop the command.
 fn load_drop_folder(engine: &Engine) {
-    let dir = engine.data_dir().join("images");
+    let dir = engine.drop_folder();
     let has_files = std::fs::read_dir(&dir).is_ok_and(|mut entries| {
         entries.any(|e| e.is_ok_and(|e| !e.file_name().to_string_lossy().starts_with('.')))
     });

@@ -115,7 +115,7 @@ fn load(engine: &Engine, input: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
         }
         None => PathBuf::from("/dev/stdin"),
     };
-    let images = engine.load(&path).map_err(flat)?;
+    let images = engine.load(&path)?;
     let mut out = String::new();
     for image in images {
         if image.names.is_empty() {
@@ -135,8 +135,7 @@ fn pull(engine: &Engine, reference: &str, quiet: bool) -> anyhow::Result<ExitCod
         engine.pull(&reference, &skiff_engine::image::pull::NoProgress)
     } else {
         engine.pull(&reference, &crate::progress::PullBars::new())
-    }
-    .map_err(flat)?;
+    }?;
     if quiet {
         println!("{}", image.id);
     } else {
@@ -146,7 +145,7 @@ fn pull(engine: &Engine, reference: &str, quiet: bool) -> anyhow::Result<ExitCod
 }
 
 fn list(engine: &Engine, quiet: bool, format: ListFormat) -> anyhow::Result<ExitCode> {
-    let images = engine.images().map_err(flat)?;
+    let images = engine.images()?;
     if quiet {
         let ids: Vec<String> = images.iter().map(|i| i.id.short().to_string()).collect();
         print(&ids.iter().map(|id| format!("{id}\n")).collect::<String>())?;
@@ -227,7 +226,7 @@ fn inspect(engine: &Engine, wanted: &[String], format: InspectFormat) -> anyhow:
             Ok(details) => found.push(details),
             Err(e) => {
                 failed = true;
-                eprintln!("skiff: error: {e}");
+                crate::report_error(&e.into());
             }
         }
     }
@@ -251,7 +250,7 @@ fn remove(engine: &Engine, wanted: &[String], force: bool) -> anyhow::Result<Exi
             }
             Err(e) => {
                 failed = true;
-                eprintln!("skiff: error: {e}");
+                crate::report_error(&e.into());
             }
         }
     }
@@ -259,7 +258,7 @@ fn remove(engine: &Engine, wanted: &[String], force: bool) -> anyhow::Result<Exi
 }
 
 fn prune(engine: &Engine, all: bool) -> anyhow::Result<ExitCode> {
-    let report = engine.prune_images(all).map_err(flat)?;
+    let report = engine.prune_images(all)?;
     let mut out = String::new();
     if !report.untagged.is_empty() || !report.deleted.is_empty() {
         out.push_str("Deleted Images:\n");
@@ -277,12 +276,6 @@ fn prune(engine: &Engine, all: bool) -> anyhow::Result<ExitCode> {
     ));
     print(&out)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// An engine error as one message: each engine error's message already includes its cause,
-/// so anyhow's `{:#}` chain would repeat it.
-fn flat(e: skiff_engine::Error) -> anyhow::Error {
-    anyhow::Error::msg(e.to_string())
 }
 
 fn exit(failed: bool) -> ExitCode {

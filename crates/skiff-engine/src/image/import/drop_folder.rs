@@ -125,7 +125,7 @@ impl Engine {
     }
 
     /// Loads the archives in the drop folder that are new or changed since the last call (see
-    /// the [module documentation](self)); a failing archive is reported, not returned as an
+    /// docs/images.md); a failing archive is reported, not returned as an
     /// error. Fails only when the folder or its record cannot be used.
     pub fn import_drop_folder(&self) -> Result<DropReport, Error> {
         let dir = self.drop_folder();

@@ -1,5 +1,5 @@
 //! [`RegistryClient`]: the requests of one pull against one repository. Every request goes
-//! through one loop ([`RegistryClient::fetch`]) that follows redirects itself (the
+//! through one loop (`RegistryClient::fetch`) that follows redirects itself (the
 //! `Authorization` header only ever goes to the registry's own origin), answers a 401 once by
 //! authenticating (bearer token or basic), retries connection errors and 5xx/429 answers with
 //! doubling back-off up to the configured number of attempts, and never retries a timeout.
