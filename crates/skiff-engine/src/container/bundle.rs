@@ -11,6 +11,7 @@ use super::error::ContainerError;
 use super::record::{ContainerRecord, Paths};
 use super::spec::{self, SpecContext};
 use super::user;
+use crate::fsutil::FileLock;
 use crate::image::layers::LayerStore;
 use crate::image::unpack::UnpackLimits;
 use crate::storage::{self, copy_up, VolumeStore};
@@ -57,6 +58,10 @@ fn build_spec(
     let user = user::resolve(wanted_user, passwd.as_deref(), group.as_deref())?;
     let mut ctx = SpecContext::new(&record.id, &paths.rootfs(), user, spec::nofile_hard_limit());
 
+    // Volumes are made under the shared GC lock, which collection takes exclusively before
+    // it clears half-made volumes.
+    let gc_lock = data_dir.join("gc.lock");
+    let _gc = FileLock::shared(&gc_lock).map_err(|e| io(&gc_lock, e))?;
     let volumes = VolumeStore::open(&data_dir.join("volumes"))?;
     for m in &record.config.mounts {
         if let MountConfig::Volume { name, target, .. } = m {

@@ -43,6 +43,14 @@ pub enum ContainerError {
         /// What to do.
         hint: &'static str,
     },
+    /// The container did not end within the time given to wait for it.
+    #[error("container {id} is still running after {waited:?}")]
+    WaitTimeout {
+        /// The container.
+        id: String,
+        /// How long was waited.
+        waited: std::time::Duration,
+    },
     /// Starting failed; the container stays created.
     #[error("container {id} failed to start: {message}")]
     StartFailed {

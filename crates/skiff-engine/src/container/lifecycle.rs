@@ -234,7 +234,13 @@ impl Engine {
         let info = self.container(what)?;
         if info.status == Status::Running {
             if let Some(shim) = &info.shim {
-                wait_shim(shim, timeout);
+                if !wait_shim(shim, timeout) {
+                    return Err(ContainerError::WaitTimeout {
+                        id: info.record.id.clone(),
+                        waited: timeout.unwrap_or_default(),
+                    }
+                    .into());
+                }
             }
         }
         let info = self.info(&info.record.id)?;

@@ -290,7 +290,7 @@ impl Engine {
     }
 
     /// Deletes the blobs and layers no image refers to, and the leftovers of interrupted
-    /// ingests (`content/ingest`) and unpacks (`layers/tmp`).
+    /// ingests (`content/ingest`), unpacks (`layers/tmp`) and volume creations.
     pub fn gc(&self) -> Result<GcReport, Error> {
         let _guard = self.gc_guard(true)?;
         self.collect()
@@ -316,6 +316,10 @@ impl Engine {
         report.bytes_freed += dir_size(&ingest) + dir_size(&tmp);
         self.content.clean_ingest()?;
         self.layers.clean_tmp()?;
+        // Volumes half made or half removed (creation happens under the shared GC lock).
+        self.volumes
+            .clean_tmp()
+            .map_err(crate::container::ContainerError::from)?;
         Ok(report)
     }
 

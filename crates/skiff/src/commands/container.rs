@@ -615,3 +615,56 @@ fn logs(
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volumes_are_named_or_bound_by_their_source() {
+        assert_eq!(
+            parse_volume("data:/var/data").unwrap(),
+            MountConfig::Volume {
+                name: "data".into(),
+                target: "/var/data".into(),
+                read_only: false
+            }
+        );
+        assert_eq!(
+            parse_volume("/srv/www:/www:ro").unwrap(),
+            MountConfig::Bind {
+                source: "/srv/www".into(),
+                target: "/www".into(),
+                read_only: true
+            }
+        );
+        for bad in ["data", "data:/x:rx", ":/x", "data:", "./rel:/x", "a:b:c:d"] {
+            assert!(parse_volume(bad).is_err(), "{bad}");
+        }
+        let err = parse_volume("./rel:/x").unwrap_err().to_string();
+        assert!(err.contains("absolute"), "{err}");
+    }
+
+    #[test]
+    fn tmpfs_options_are_size_and_octal_mode() {
+        assert_eq!(
+            parse_tmpfs("/scratch:size=64m,mode=1770").unwrap(),
+            MountConfig::Tmpfs {
+                target: "/scratch".into(),
+                size: Some(64 << 20),
+                mode: Some(0o1770)
+            }
+        );
+        assert_eq!(
+            parse_tmpfs("/t").unwrap(),
+            MountConfig::Tmpfs {
+                target: "/t".into(),
+                size: None,
+                mode: None
+            }
+        );
+        for bad in ["/t:size=lots", "/t:mode=999", "/t:uid=0"] {
+            assert!(parse_tmpfs(bad).is_err(), "{bad}");
+        }
+    }
+}
