@@ -41,7 +41,11 @@ pub enum CommitError {
         reason: String,
     },
     /// The image is for another platform.
-    #[error("image {manifest} is for {os}/{arch}; this node runs linux/amd64")]
+    #[error(
+        "image {manifest} is for {os}/{arch}; this node runs {}/{}",
+        super::platform::OS,
+        super::platform::ARCH
+    )]
     Platform {
         /// The manifest.
         manifest: Digest,
@@ -104,7 +108,7 @@ pub fn plan(
     let config = read_config(content, &config_digest)?;
     let os = config.os().to_string();
     let arch = config.architecture().to_string();
-    if os != "linux" || arch != "amd64" {
+    if os != super::platform::OS || arch != super::platform::ARCH {
         return Err(CommitError::Platform {
             manifest: manifest_digest.clone(),
             os,

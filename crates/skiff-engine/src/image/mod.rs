@@ -10,6 +10,7 @@ pub mod index;
 pub mod inspect;
 pub mod layers;
 pub mod media;
+pub mod platform;
 pub mod pull;
 pub mod reference;
 pub mod registry;

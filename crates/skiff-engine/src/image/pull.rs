@@ -14,15 +14,13 @@ use std::sync::Mutex;
 use serde::Deserialize;
 
 use super::commit::{self, MAX_JSON_BLOB};
+use super::platform::{self, Platform};
 use super::registry::client::is_manifest_media_type;
 use super::registry::{FetchedManifest, RegistryClient, RegistryError};
 use super::{media, Image, Layer, Reference};
 use crate::digest::Digest;
 use crate::engine::{now, Engine};
 use crate::error::Error;
-
-/// The platform this engine runs images for.
-pub const PLATFORM: (&str, &str) = ("linux", "amd64");
 
 /// Hears how a pull is going (for progress bars); every method has an empty default. Called
 /// from the download threads, so implementations must be `Sync`.
@@ -52,13 +50,6 @@ struct Descriptor {
     digest: String,
     size: u64,
     platform: Option<Platform>,
-}
-
-#[derive(Deserialize)]
-struct Platform {
-    os: String,
-    architecture: String,
-    variant: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -289,31 +280,19 @@ fn pick_platform<'a>(
     reference: &str,
     index: &'a IndexDoc,
 ) -> Result<&'a Descriptor, RegistryError> {
-    let (os, arch) = PLATFORM;
-    let found = index.manifests.iter().find(|d| {
-        d.platform
-            .as_ref()
-            .is_some_and(|p| p.os == os && p.architecture == arch)
-    });
-    found.ok_or_else(|| {
-        let mut available: Vec<String> = index
-            .manifests
-            .iter()
-            .filter_map(|d| d.platform.as_ref())
-            .filter(|p| p.os != "unknown")
-            .map(|p| match &p.variant {
-                Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
-                None => format!("{}/{}", p.os, p.architecture),
-            })
-            .collect();
-        available.dedup();
-        RegistryError::NoPlatform {
+    let platforms: Vec<Option<&Platform>> = index
+        .manifests
+        .iter()
+        .map(|d| d.platform.as_ref())
+        .collect();
+    platform::choose(&platforms)
+        .map(|i| &index.manifests[i])
+        .map_err(|available| RegistryError::NoPlatform {
             registry: client.registry().to_string(),
             reference: reference.to_string(),
-            wanted: format!("{os}/{arch}"),
+            wanted: format!("{}/{}", platform::OS, platform::ARCH),
             available,
-        }
-    })
+        })
 }
 
 /// Refuses, before anything is downloaded, a manifest whose config is not an image config or

@@ -11,6 +11,7 @@ use crate::content::ContentStore;
 use crate::digest::Digest;
 use crate::image::commit::MAX_JSON_BLOB;
 use crate::image::media;
+use crate::image::platform::{self, Platform};
 use crate::image::Reference;
 
 /// The annotation containerd, BuildKit and Docker put the full image name in.
@@ -33,28 +34,6 @@ pub(super) struct Descriptor {
     pub platform: Option<Platform>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
-}
-
-/// A descriptor's platform.
-#[derive(Debug, Clone, Deserialize)]
-pub(super) struct Platform {
-    pub architecture: String,
-    pub os: String,
-    #[serde(default)]
-    pub variant: Option<String>,
-}
-
-impl Platform {
-    fn is_amd64(&self) -> bool {
-        self.os == "linux" && self.architecture == "amd64"
-    }
-
-    fn show(&self) -> String {
-        match &self.variant {
-            Some(v) => format!("{}/{}/{v}", self.os, self.architecture),
-            None => format!("{}/{}", self.os, self.architecture),
-        }
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,7 +138,7 @@ fn resolve(
     let digest = parse_digest(source, entry, &desc.digest)?;
     let media_type = desc.media_type.as_deref().unwrap_or("");
     if let Some(platform) = &desc.platform {
-        if !platform.is_amd64() && !is_index(media_type) {
+        if !platform.is_ours() && !is_index(media_type) {
             return Err(ImportError::NoAmd64 {
                 archive: source.origin().to_path_buf(),
                 entry: entry.to_string(),
@@ -211,35 +190,23 @@ fn choose_amd64<'i>(
     index: &'i Index,
     entry: &str,
 ) -> Result<(usize, &'i Descriptor), ImportError> {
-    let amd64 = |plain: bool| {
-        index.manifests.iter().enumerate().find(|(_, d)| {
-            d.platform
-                .as_ref()
-                .is_some_and(|p| p.is_amd64() && (!plain || p.variant.is_none()))
-        })
-    };
-    if let Some(hit) = amd64(true).or_else(|| amd64(false)) {
-        return Ok(hit);
-    }
-    if let [only] = &index.manifests[..] {
-        if only.platform.is_none() {
-            return Ok((0, only));
-        }
-    }
-    let platforms: Vec<String> = index
+    let platforms: Vec<Option<&Platform>> = index
         .manifests
         .iter()
-        .map(|d| d.platform.as_ref().map_or("unknown".into(), Platform::show))
+        .map(|d| d.platform.as_ref())
         .collect();
-    Err(ImportError::NoAmd64 {
-        archive: source.origin().to_path_buf(),
-        entry: entry.to_string(),
-        platforms: if platforms.is_empty() {
-            "nothing".into()
-        } else {
-            platforms.join(", ")
-        },
-    })
+    match platform::choose(&platforms) {
+        Ok(i) => Ok((i, &index.manifests[i])),
+        Err(available) => Err(ImportError::NoAmd64 {
+            archive: source.origin().to_path_buf(),
+            entry: entry.to_string(),
+            platforms: if available.is_empty() {
+                "nothing".into()
+            } else {
+                available.join(", ")
+            },
+        }),
+    }
 }
 
 /// Checks an image manifest and everything it refers to into the content store; returns its
