@@ -58,6 +58,8 @@ pub enum ContainerError {
         id: String,
         /// The shim's or runtime's message.
         message: String,
+        /// What kind of failure it was, for callers that act on it.
+        cause: StartFailure,
     },
     /// The shim misbehaved or could not be reached.
     #[error("container {id}: {message}")]
@@ -101,4 +103,56 @@ pub enum ContainerError {
     /// The user cannot be resolved.
     #[error(transparent)]
     User(#[from] super::user::UserError),
+}
+
+/// Why a container's program could not be started, as far as callers act on it (`docker run`
+/// exits 127 and 126 for the first two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartFailure {
+    /// The program is not in the image (or not in its `PATH`).
+    ProgramNotFound,
+    /// The program is there but cannot be executed (permissions, a directory).
+    ProgramNotExecutable,
+    /// Anything else (mounts, limits, the runtime).
+    Other,
+}
+
+impl StartFailure {
+    /// Classifies a start error from its message: the runtimes (skiff-runtime, runc) report
+    /// the program's failure as `exec: "PROGRAM": …` in runc's words.
+    pub fn classify(message: &str) -> StartFailure {
+        let Some(at) = message.find("exec: ") else {
+            return StartFailure::Other;
+        };
+        let exec = &message[at..];
+        if exec.contains("executable file not found") || exec.contains("no such file or directory")
+        {
+            StartFailure::ProgramNotFound
+        } else if exec.contains("permission denied") || exec.contains("is a directory") {
+            StartFailure::ProgramNotExecutable
+        } else {
+            StartFailure::Other
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StartFailure;
+
+    #[test]
+    fn start_failures_are_classified_from_runc_style_messages() {
+        assert_eq!(
+            StartFailure::classify(r#"create: exec: "nope": executable file not found in $PATH"#),
+            StartFailure::ProgramNotFound
+        );
+        assert_eq!(
+            StartFailure::classify(r#"exec: "/etc/passwd": permission denied"#),
+            StartFailure::ProgramNotExecutable
+        );
+        assert_eq!(
+            StartFailure::classify("mount: no such file or directory"),
+            StartFailure::Other
+        );
+    }
 }

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::attached::Attached;
 use super::config::ContainerConfig;
-use super::error::ContainerError;
+use super::error::{ContainerError, StartFailure};
 use super::logs::{self, LogReader};
 use super::record::{
     self, alive, read_json, write_json, ContainerRecord, ExitState, Paths, ShimState, Status,
@@ -204,7 +204,8 @@ impl Engine {
                 paths.shim_log().display()
             ),
         };
-        Err(ContainerError::StartFailed { id, message }.into())
+        let cause = StartFailure::classify(&message);
+        Err(ContainerError::StartFailed { id, message, cause }.into())
     }
 
     /// The container `what` names: an id, a unique id prefix, or a name.

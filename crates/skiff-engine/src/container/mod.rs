@@ -14,6 +14,6 @@ pub mod user;
 
 pub use attached::Attached;
 pub use config::{ContainerConfig, LogConfig, MountConfig, NetworkMode, Resources};
-pub use error::ContainerError;
+pub use error::{ContainerError, StartFailure};
 pub use lifecycle::ContainerInfo;
 pub use record::{ExitState, Status};

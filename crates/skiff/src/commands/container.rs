@@ -376,19 +376,17 @@ fn run_container(engine: &Engine, args: &RunArgs) -> anyhow::Result<ExitCode> {
 /// The exit code `docker run` gives when the container's program cannot be run: 127 when it
 /// is not there, 126 when it cannot be executed (as a shell does).
 fn exec_failure_code(e: &skiff_engine::Error) -> Option<u8> {
+    use skiff_engine::container::{ContainerError, StartFailure};
     let skiff_engine::Error::Container(c) = e else {
         return None;
     };
-    let skiff_engine::container::ContainerError::StartFailed { message, .. } = &**c else {
-        return None;
-    };
-    let exec = &message[message.find("exec: ")?..];
-    if exec.contains("executable file not found") || exec.contains("no such file or directory") {
-        Some(127)
-    } else if exec.contains("permission denied") || exec.contains("is a directory") {
-        Some(126)
-    } else {
-        None
+    match &**c {
+        ContainerError::StartFailed { cause, .. } => match cause {
+            StartFailure::ProgramNotFound => Some(127),
+            StartFailure::ProgramNotExecutable => Some(126),
+            StartFailure::Other => None,
+        },
+        _ => None,
     }
 }
 
