@@ -22,7 +22,7 @@ use super::record::{
     self, alive, read_json, write_json, ContainerRecord, ExitState, Paths, RuntimeRecord,
     ShimState, Status,
 };
-use super::shim::{self, pidfd_open};
+use super::shim::pidfd_open;
 use crate::engine::{now, Engine};
 use crate::error::Error;
 use crate::fsutil::{random_hex, FileLock};
@@ -193,6 +193,12 @@ impl Engine {
         let mut report = BufReader::new(File::from(report_r));
         let mut line = String::new();
         let _ = report.read_line(&mut line);
+        let shim = line
+            .trim_end()
+            .strip_prefix("shim ")
+            .and_then(|pid| pid.parse().ok())
+            .and_then(pidfd_open);
+        let line = read_report_line(&mut report, shim.as_ref()).unwrap_or_default();
         let line = line.trim_end();
         if let Some(pid) = line.strip_prefix("started ") {
             let pid = pid.parse().unwrap_or(0);
@@ -201,6 +207,7 @@ impl Engine {
                 pid,
                 paths,
                 report,
+                shim,
             });
         }
         let message = match line.strip_prefix("error ") {
@@ -238,9 +245,29 @@ impl Engine {
         timeout: Option<Duration>,
     ) -> Result<ExitState, Error> {
         let info = self.container(what)?;
+        let paths = self.paths(&info.record.id);
+        // Keeps the shim of a --rm container from removing it before exit.json is read.
+        let _waiting = match FileLock::shared(&paths.waiters()) {
+            Ok(lock) => Some(lock),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ContainerError::NoSuchContainer { what: what.into() }.into())
+            }
+            Err(_) => None,
+        };
+        let info = self.info(&info.record.id)?;
         if info.status == Status::Running {
             if let Some(shim) = &info.shim {
-                wait_shim(shim, timeout);
+                let deadline = timeout.map(|t| Instant::now() + t);
+                // Until exit.json is there: the shim of a --rm container waits for us then.
+                while !paths.exit().exists() {
+                    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                    let step = Duration::from_millis(100);
+                    if wait_shim(shim, Some(left.map_or(step, |l| l.min(step))))
+                        || left.is_some_and(|l| l.is_zero())
+                    {
+                        break;
+                    }
+                }
             }
         }
         let info = self.info(&info.record.id)?;
@@ -322,6 +349,11 @@ impl Engine {
             }
             match FileLock::try_exclusive(&paths.lock()) {
                 Ok(Some(lock)) => break lock,
+                // Held by the container process a killed shim left before its exec.
+                Ok(None) if record::lock_owner_dead(&paths) => {
+                    self.clean_runtime(&info.record);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 Ok(None) if force && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20))
                 }
@@ -372,11 +404,7 @@ impl Engine {
         if !is_id || !paths.dir.is_dir() || has_record {
             return None;
         }
-        let runtime = skiff_runtime::Runtime::new(shim::builtin_root(&self.opts.data_dir))
-            .with_warnings(|_| {});
-        if runtime.store().load(id).is_ok() {
-            let _ = runtime.delete(id, true);
-        }
+        super::cleanup::clean_runtime(&self.opts.data_dir, id, &RuntimeRecord::Builtin, &|_| {});
         Some((|| {
             crate::storage::unmount(&paths.rootfs()).map_err(ContainerError::from)?;
             fs::remove_dir_all(&paths.dir).map_err(|source| Error::Io {
@@ -388,25 +416,7 @@ impl Engine {
 
     /// Cleans up after a shim that died: runtime state and cgroup.
     fn clean_runtime(&self, record: &ContainerRecord) {
-        match &record.runtime {
-            RuntimeRecord::Builtin => {
-                let runtime = skiff_runtime::Runtime::new(shim::builtin_root(&self.opts.data_dir))
-                    .with_warnings(|_| {});
-                if runtime.store().load(&record.id).is_ok() {
-                    let _ = runtime.delete(&record.id, true);
-                }
-            }
-            RuntimeRecord::External(program) => {
-                let _ = Command::new(program)
-                    .arg("--root")
-                    .arg(shim::external_root(&self.opts.data_dir))
-                    .args(["delete", "--force", &record.id])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-            }
-        }
+        super::cleanup::clean_runtime(&self.opts.data_dir, &record.id, &record.runtime, &|_| {});
     }
 
     /// Log records of a container (oldest first; the last `tail` only if given).
@@ -505,6 +515,9 @@ pub struct Attached {
     pub pid: i32,
     paths: Paths,
     report: BufReader<File>,
+    /// The shim (readable once it has ended): its container process may hold the report
+    /// pipe open after the shim died, so the end of the pipe alone does not tell.
+    shim: Option<OwnedFd>,
 }
 
 impl Attached {
@@ -551,15 +564,29 @@ impl Attached {
                         self.report.get_ref().as_fd(),
                         PollFlags::POLLIN,
                     )];
+                    let shim_at = fds.len();
+                    if let Some(shim) = &self.shim {
+                        fds.push(PollFd::new(shim.as_fd(), PollFlags::POLLIN));
+                    }
+                    let signal_at = fds.len();
                     if let Some(sfd) = signal_fd.as_deref() {
                         fds.push(PollFd::new(sfd.as_fd(), PollFlags::POLLIN));
                     }
                     let n = poll(&mut fds, PollTimeout::NONE).unwrap_or(0);
-                    let readable = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-                    (
-                        n > 0 && readable(&fds[0]),
-                        n > 0 && fds.len() > 1 && readable(&fds[1]),
-                    )
+                    let readable = |i: usize| {
+                        n > 0
+                            && fds
+                                .get(i)
+                                .is_some_and(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
+                    };
+                    if self.shim.is_some()
+                        && readable(shim_at)
+                        && !readable(0)
+                        && !pipe_ready(self.report.get_ref())
+                    {
+                        break; // the shim is gone and said nothing more
+                    }
+                    (readable(0), readable(signal_at))
                 };
                 if signalled {
                     if let Some(sfd) = signal_fd.as_deref_mut() {
@@ -625,6 +652,33 @@ impl Attached {
     pub fn report_fd(&self) -> i32 {
         self.report.get_ref().as_raw_fd()
     }
+}
+
+/// The shim's next report line; `None` when the shim ended without one (even if its
+/// container process still holds the pipe open).
+fn read_report_line(report: &mut BufReader<File>, shim: Option<&OwnedFd>) -> Option<String> {
+    if let (Some(shim), true) = (shim, report.buffer().is_empty()) {
+        let mut fds = [
+            PollFd::new(report.get_ref().as_fd(), PollFlags::POLLIN),
+            PollFd::new(shim.as_fd(), PollFlags::POLLIN),
+        ];
+        let _ = poll(&mut fds, PollTimeout::NONE);
+        let gone = fds[1].revents().is_some_and(|r| !r.is_empty());
+        if gone && !pipe_ready(report.get_ref()) {
+            return None;
+        }
+    }
+    let mut line = String::new();
+    match report.read_line(&mut line) {
+        Ok(n) if n > 0 => Some(line),
+        _ => None,
+    }
+}
+
+/// Whether the pipe has data (or its end) to read now.
+fn pipe_ready(pipe: &File) -> bool {
+    let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::ZERO).unwrap_or(0) > 0
 }
 
 fn running(info: &ContainerInfo) -> Result<&ShimState, Error> {

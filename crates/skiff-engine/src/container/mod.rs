@@ -1,6 +1,7 @@
 //! Containers: their config, OCI bundle, shim, logs and lifecycle.
 
 pub mod bundle;
+mod cleanup;
 pub mod config;
 mod error;
 pub mod exec;
