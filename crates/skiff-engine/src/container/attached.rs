@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
@@ -30,6 +30,9 @@ pub struct Attached {
     pub pid: i32,
     pub(super) paths: Paths,
     pub(super) report: BufReader<File>,
+    /// The shim (readable once it has ended): its container process may hold the report
+    /// pipe open after the shim died, so the end of the pipe alone does not tell.
+    pub(super) shim: Option<OwnedFd>,
 }
 
 impl Attached {
@@ -76,15 +79,29 @@ impl Attached {
                         self.report.get_ref().as_fd(),
                         PollFlags::POLLIN,
                     )];
+                    let shim_at = fds.len();
+                    if let Some(shim) = &self.shim {
+                        fds.push(PollFd::new(shim.as_fd(), PollFlags::POLLIN));
+                    }
+                    let signal_at = fds.len();
                     if let Some(sfd) = signal_fd.as_deref() {
                         fds.push(PollFd::new(sfd.as_fd(), PollFlags::POLLIN));
                     }
                     let n = poll(&mut fds, PollTimeout::NONE).unwrap_or(0);
-                    let readable = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-                    (
-                        n > 0 && readable(&fds[0]),
-                        n > 0 && fds.len() > 1 && readable(&fds[1]),
-                    )
+                    let readable = |i: usize| {
+                        n > 0
+                            && fds
+                                .get(i)
+                                .is_some_and(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
+                    };
+                    if self.shim.is_some()
+                        && readable(shim_at)
+                        && !readable(0)
+                        && !pipe_ready(self.report.get_ref())
+                    {
+                        break; // the shim is gone and said nothing more
+                    }
+                    (readable(0), signal_fd.is_some() && readable(signal_at))
                 };
                 if signalled {
                     if let Some(sfd) = signal_fd.as_deref_mut() {
@@ -150,4 +167,34 @@ impl Attached {
     pub fn report_fd(&self) -> i32 {
         self.report.get_ref().as_raw_fd()
     }
+}
+
+/// The shim's next report line; `None` when the shim ended without one (even if its
+/// container process still holds the pipe open).
+pub(super) fn read_report_line(
+    report: &mut BufReader<File>,
+    shim: Option<&OwnedFd>,
+) -> Option<String> {
+    if let (Some(shim), true) = (shim, report.buffer().is_empty()) {
+        let mut fds = [
+            PollFd::new(report.get_ref().as_fd(), PollFlags::POLLIN),
+            PollFd::new(shim.as_fd(), PollFlags::POLLIN),
+        ];
+        let _ = poll(&mut fds, PollTimeout::NONE);
+        let gone = fds[1].revents().is_some_and(|r| !r.is_empty());
+        if gone && !pipe_ready(report.get_ref()) {
+            return None;
+        }
+    }
+    let mut line = String::new();
+    match report.read_line(&mut line) {
+        Ok(n) if n > 0 => Some(line),
+        _ => None,
+    }
+}
+
+/// Whether the pipe has data (or its end) to read now.
+fn pipe_ready(pipe: &File) -> bool {
+    let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::ZERO).unwrap_or(0) > 0
 }

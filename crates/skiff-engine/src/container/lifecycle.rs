@@ -14,14 +14,14 @@ use nix::sys::signal::Signal;
 use oci_spec::image::ImageConfiguration;
 use serde::Serialize;
 
-use super::attached::Attached;
+use super::attached::{read_report_line, Attached};
 use super::config::ContainerConfig;
 use super::error::{ContainerError, StartFailure};
 use super::logs::{self, LogReader};
 use super::record::{
     self, alive, read_json, write_json, ContainerRecord, ExitState, Paths, ShimState, Status,
 };
-use super::shim::{self, pidfd_open};
+use super::shim::pidfd_open;
 use crate::engine::{now, Engine, RuntimeChoice};
 use crate::error::Error;
 use crate::fsutil::{random_hex, FileLock};
@@ -187,6 +187,12 @@ impl Engine {
         let mut report = BufReader::new(File::from(report_r));
         let mut line = String::new();
         let _ = report.read_line(&mut line);
+        let shim = line
+            .trim_end()
+            .strip_prefix("shim ")
+            .and_then(|pid| pid.parse().ok())
+            .and_then(pidfd_open);
+        let line = read_report_line(&mut report, shim.as_ref()).unwrap_or_default();
         let line = line.trim_end();
         if let Some(pid) = line.strip_prefix("started ") {
             let pid = pid.parse().unwrap_or(0);
@@ -195,6 +201,7 @@ impl Engine {
                 pid,
                 paths,
                 report,
+                shim,
             });
         }
         let message = match line.strip_prefix("error ") {
@@ -233,26 +240,46 @@ impl Engine {
         timeout: Option<Duration>,
     ) -> Result<ExitState, Error> {
         let info = self.container(what)?;
+        let paths = self.paths(&info.record.id);
+        // Keeps the shim of a --rm container from removing it before exit.json is read.
+        let _waiting = match FileLock::shared(&paths.waiters()) {
+            Ok(lock) => Some(lock),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ContainerError::NoSuchContainer { what: what.into() }.into())
+            }
+            Err(_) => None,
+        };
+        let info = self.info(&info.record.id)?;
         if info.status == Status::Running {
             if let Some(shim) = &info.shim {
-                if !wait_shim(shim, timeout) {
-                    return Err(ContainerError::WaitTimeout {
-                        id: info.record.id.clone(),
-                        waited: timeout.unwrap_or_default(),
+                let deadline = timeout.map(|t| Instant::now() + t);
+                // Until exit.json is there: the shim of a --rm container waits for us then.
+                while !paths.exit().exists() {
+                    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                    let step = Duration::from_millis(100);
+                    if wait_shim(shim, Some(left.map_or(step, |l| l.min(step))))
+                        || left.is_some_and(|l| l.is_zero())
+                    {
+                        break;
                     }
-                    .into());
                 }
             }
         }
         let info = self.info(&info.record.id)?;
-        info.exit.ok_or(
-            ContainerError::WrongStatus {
+        match (info.exit, info.status) {
+            (Some(exit), _) => Ok(exit),
+            (None, Status::Running) => Err(ContainerError::WaitTimeout {
                 id: info.record.id.clone(),
-                status: info.status,
+                waited: timeout.unwrap_or_default(),
+            }
+            .into()),
+            (None, status) => Err(ContainerError::WrongStatus {
+                id: info.record.id.clone(),
+                status,
                 hint: "it has not ended",
             }
-            .into(),
-        )
+            .into()),
+        }
     }
 
     /// Sends `signal` to the container's process.
@@ -323,6 +350,11 @@ impl Engine {
             }
             match FileLock::try_exclusive(&paths.lock()) {
                 Ok(Some(lock)) => break lock,
+                // Held by the container process a killed shim left before its exec.
+                Ok(None) if record::lock_owner_dead(&paths) => {
+                    self.clean_runtime(&info.record);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 Ok(None) if force && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20))
                 }
@@ -373,8 +405,7 @@ impl Engine {
         if !is_id || !paths.dir.is_dir() || has_record {
             return None;
         }
-        // Without a record the runtime is unknown; only the built-in one keeps state here.
-        shim::delete_runtime_state(&self.opts.data_dir, id, &RuntimeChoice::Builtin, |_| {});
+        super::cleanup::clean_runtime(&self.opts.data_dir, id, &RuntimeChoice::Builtin, &|_| {});
         Some((|| {
             crate::storage::unmount(&paths.rootfs()).map_err(ContainerError::from)?;
             fs::remove_dir_all(&paths.dir).map_err(|source| Error::Io {
@@ -386,7 +417,7 @@ impl Engine {
 
     /// Cleans up after a shim that died: runtime state and cgroup.
     fn clean_runtime(&self, record: &ContainerRecord) {
-        shim::delete_runtime_state(&self.opts.data_dir, &record.id, &record.runtime, |_| {});
+        super::cleanup::clean_runtime(&self.opts.data_dir, &record.id, &record.runtime, &|_| {});
     }
 
     /// Log records of a container (oldest first; the last `tail` only if given).

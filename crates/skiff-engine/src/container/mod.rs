@@ -2,6 +2,7 @@
 
 mod attached;
 pub mod bundle;
+mod cleanup;
 pub mod config;
 mod error;
 pub mod exec;

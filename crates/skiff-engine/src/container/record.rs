@@ -161,6 +161,30 @@ impl Paths {
     pub fn lock(&self) -> PathBuf {
         self.dir.join("shim.lock")
     }
+    /// Held (shared) by `wait` until it has read `exit.json`; the shim of a `--rm` container
+    /// takes it exclusively before removing the container, so a waiter gets the exit code.
+    pub fn waiters(&self) -> PathBuf {
+        self.dir.join("waiters.lock")
+    }
+    /// The shim that holds the lock (`PID START`), written once it has taken it. A container
+    /// process that a killed shim left before its exec still holds the lock; this file tells
+    /// it apart from a live shim.
+    pub fn lock_owner(&self) -> PathBuf {
+        self.dir.join("shim.owner")
+    }
+}
+
+/// Whether the lock of the container at `paths` is held by what a dead shim left (a
+/// container process before its exec) rather than by a live shim.
+pub fn lock_owner_dead(paths: &Paths) -> bool {
+    let Ok(text) = fs::read_to_string(paths.lock_owner()) else {
+        return false; // a shim that has not written it yet
+    };
+    let mut fields = text.split_whitespace().map(str::parse::<u64>);
+    match (fields.next(), fields.next()) {
+        (Some(Ok(pid)), Some(Ok(start))) => !alive(pid as i32, start),
+        _ => false,
+    }
 }
 
 /// Reads a JSON file of the container; `None` when absent.

@@ -7,7 +7,9 @@
 //!
 //! Protocol with the engine: the engine starts `skiff shim --data-dir D --id ID` with its
 //! stdout on a pipe. The shim forks into the background (its first process exits at once, so
-//! the engine reaps it) and, on that pipe, writes `started PID` or `error MESSAGE`, then the
+//! the engine reaps it) and, on that pipe, writes `shim PID` (its own, which the engine watches:
+//! a container process it forked holds the pipe until its exec), `started PID` or
+//! `error MESSAGE`, then the
 //! container's output as frames (`out N` or `err N`, a newline and N raw bytes — also written
 //! to the logs), and `exited` at the end. An engine that waits for the end keeps reading (and
 //! so sees the output byte for byte, at the container's pace); one that does not closes the
@@ -29,7 +31,8 @@ use nix::unistd::{dup, fork, pipe2, setsid, ForkResult, Pid};
 
 use super::logs::{LogWriter, Stream};
 use super::record::{
-    boot_id, process_start, read_json, write_json, ContainerRecord, ExitState, Paths, ShimState,
+    boot_id, lock_owner_dead, process_start, read_json, write_json, ContainerRecord, ExitState,
+    Paths, ShimState,
 };
 use crate::engine::{now, RuntimeChoice};
 use crate::fsutil::FileLock;
@@ -84,6 +87,10 @@ pub fn main(args: &ShimArgs) -> i32 {
             return 1;
         }
     }
+    let mut report = report;
+    // Lets the engine notice when this shim dies before it reports: its container process
+    // may still hold the pipe open until its exec.
+    let _ = writeln!(report, "shim {}", std::process::id());
     let _ = std::env::set_current_dir("/");
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer argument.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
@@ -117,18 +124,9 @@ impl Shim {
     fn run(&mut self) -> i32 {
         // Held until the shim ends (and by the container's process until its exec: the
         // descriptor is close-on-exec).
-        let _lock = match FileLock::try_exclusive(&self.paths.lock()) {
-            Ok(Some(lock)) => lock,
-            Ok(None) => {
-                return self.fail(&format!(
-                    "container {} is already being started or run by another shim",
-                    self.id
-                ))
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return self.fail(&format!("container {} does not exist", self.id))
-            }
-            Err(e) => return self.fail(&format!("{}: {e}", self.paths.lock().display())),
+        let _lock = match self.lock() {
+            Ok(lock) => lock,
+            Err(message) => return self.fail(&message),
         };
         let record: ContainerRecord = match read_json(&self.paths.record()) {
             Ok(Some(r)) => r,
@@ -139,6 +137,8 @@ impl Shim {
         for stale in [self.paths.exit(), self.paths.shim()] {
             let _ = fs::remove_file(stale);
         }
+        // And whatever a shim killed half-way left: runtime state, cgroup, process, mount.
+        self.cleanup(&record);
         let running = match self.start(&record) {
             Ok(r) => r,
             Err(message) => {
@@ -174,9 +174,49 @@ impl Shim {
         }
         let waiter_present = writeln!(self.report, "exited").is_ok();
         if record.config.auto_remove && !waiter_present {
-            let _ = fs::remove_dir_all(&self.paths.dir);
+            // After any `wait` has read exit.json.
+            let _waiters = FileLock::exclusive(&self.paths.waiters());
+            // A waiter arriving meanwhile may create waiters.lock again: try once more.
+            for _ in 0..3 {
+                if fs::remove_dir_all(&self.paths.dir).is_ok() {
+                    break;
+                }
+            }
         }
         0
+    }
+
+    /// Takes the container's lock. One held by what a killed shim left (its container
+    /// process, before the exec) is taken over: that process and its runtime state go.
+    fn lock(&self) -> Result<FileLock, String> {
+        for _ in 0..2 {
+            match FileLock::try_exclusive(&self.paths.lock()) {
+                Ok(Some(lock)) => {
+                    let me = std::process::id() as i32;
+                    let owner = format!("{me} {}\n", process_start(me).unwrap_or(0));
+                    if let Err(e) =
+                        crate::fsutil::write_replace(&self.paths.lock_owner(), owner.as_bytes())
+                    {
+                        eprintln!("shim: writing {}: {e}", self.paths.lock_owner().display());
+                    }
+                    return Ok(lock);
+                }
+                Ok(None) if lock_owner_dead(&self.paths) => {
+                    if let Ok(Some(record)) = read_json::<ContainerRecord>(&self.paths.record()) {
+                        self.cleanup(&record);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(format!("container {} does not exist", self.id))
+                }
+                Err(e) => return Err(format!("{}: {e}", self.paths.lock().display())),
+            }
+        }
+        Err(format!(
+            "container {} is already being started or run by another shim",
+            self.id
+        ))
     }
 
     fn fail(&mut self, message: &str) -> i32 {
@@ -379,45 +419,11 @@ impl Shim {
 
     /// Deletes the runtime's state (and the cgroup) and unmounts the root filesystem.
     fn cleanup(&self, record: &ContainerRecord) {
-        delete_runtime_state(&self.data_dir, &self.id, &record.runtime, |msg| {
-            eprintln!("shim: runtime: {msg}")
+        super::cleanup::clean_runtime(&self.data_dir, &self.id, &record.runtime, &|msg| {
+            eprintln!("shim: {msg}")
         });
         if let Err(e) = crate::storage::unmount(&self.paths.rootfs()) {
             eprintln!("shim: unmount: {e}");
-        }
-    }
-}
-
-/// Has `runtime` forget container `id` whatever state it is in (`delete --force`: what is left
-/// of the process is killed, the runtime's state and the cgroup removed). Nothing to do is not
-/// an error; `warn` hears what the built-in runtime could not clean. Used by the shim when the
-/// process has ended, and by `rm` after a shim that died.
-pub(crate) fn delete_runtime_state(
-    data_dir: &Path,
-    id: &str,
-    runtime: &RuntimeChoice,
-    warn: impl Fn(&str) + Clone + 'static,
-) {
-    match runtime {
-        RuntimeChoice::Builtin => {
-            let runtime =
-                skiff_runtime::Runtime::new(builtin_root(data_dir)).with_warnings(warn.clone());
-            if runtime.store().load(id).is_ok() {
-                if let Err(e) = runtime.delete(id, true) {
-                    warn(&format!("delete: {e}"));
-                }
-            }
-        }
-        RuntimeChoice::External(program) => {
-            // runc exits non-zero for a container it does not know: nothing to report.
-            let _ = Command::new(program)
-                .arg("--root")
-                .arg(external_root(data_dir))
-                .args(["delete", "--force", id])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
         }
     }
 }
