@@ -1,0 +1,12 @@
+//! Skiff's decisions, as pure functions over plain data.
+//!
+//! This crate holds the cluster's state model ([`objects`]) and the deterministic state machine
+//! that the Raft store applies committed commands to ([`state`]). It does no I/O, reads no clock
+//! and draws no random numbers: revisions, times and ids are passed in, so every replica that
+//! applies the same log reaches the same state.
+#![warn(missing_docs)]
+
+pub mod objects;
+pub mod state;
+
+pub use objects::{Key, KeyError, Kind, Name, NameError, Object};
