@@ -26,8 +26,8 @@ pub enum Object {
     Environment(Environment),
     /// An app.
     App(App),
-    /// A service.
-    Service(Service),
+    /// A service (boxed: a service spec is large).
+    Service(Box<Service>),
     /// A task.
     Task(Task),
     /// A node.
