@@ -10,3 +10,4 @@ pub mod objects;
 pub mod state;
 
 pub use objects::{Key, KeyError, Kind, Name, NameError, Object};
+pub use state::{Command, Compacted, Event, EventKind, Expect, Op, Record, Response, State};

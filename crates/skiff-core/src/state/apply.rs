@@ -1,0 +1,141 @@
+//! Applying a command: check every expectation, stage every operation, then commit all of them
+//! or none.
+
+use std::collections::BTreeMap;
+
+use super::command::{OpRef, OpResult, Rejection, Response};
+use super::watch::{Event, EventKind};
+use super::{rules, Command, Found, Record, State};
+use crate::objects::{Key, Object};
+
+/// One staged change: the object to write (a put) or `None` (a delete).
+struct Change {
+    key: Key,
+    text: String,
+    object: Option<Object>,
+}
+
+impl State {
+    /// Applies the committed log entry `command` at `revision` (its log index).
+    ///
+    /// Deterministic: the answer and the new state depend only on the state, `revision` and
+    /// `command`. A refused command (a conflict, a broken rule) changes no object and records
+    /// no event, but still counts as applied, so the same index is never applied twice. A
+    /// revision not after the last applied one is answered with
+    /// [`Rejection::StaleRevision`] and changes nothing.
+    pub fn apply(&mut self, revision: u64, command: &Command) -> Response {
+        if revision <= self.applied {
+            let applied = self.applied;
+            return Response::Invalid {
+                reason: Rejection::StaleRevision { revision, applied },
+            };
+        }
+        self.applied = revision;
+        let ops = command.ops();
+        let mut results = Vec::with_capacity(ops.len());
+        for op in &ops {
+            let found = self.found(op.key);
+            if !op.expect.admits(found) {
+                return Response::Conflict {
+                    key: op.key.clone(),
+                    expected: op.expect,
+                    found,
+                };
+            }
+            let prev_revision = match found {
+                Found::Absent => None,
+                Found::Revision(rev) => Some(rev),
+            };
+            results.push(OpResult { prev_revision });
+        }
+        match self.stage(&ops) {
+            Ok(changes) => {
+                self.commit(revision, changes);
+                Response::Ok { revision, results }
+            }
+            Err(reason) => Response::Invalid { reason: *reason },
+        }
+    }
+
+    /// What `key` holds before the command.
+    fn found(&self, key: &Key) -> Found {
+        match self.get(key) {
+            Some(record) => Found::Revision(record.mod_revision),
+            None => Found::Absent,
+        }
+    }
+
+    /// Checks the rules of every operation against the state as the earlier operations of the
+    /// same command leave it, without changing anything.
+    fn stage(&self, ops: &[OpRef<'_>]) -> Result<Vec<Change>, Box<Rejection>> {
+        // What the earlier operations wrote (`None`: deleted), by key text.
+        let mut overlay: BTreeMap<String, Option<&Object>> = BTreeMap::new();
+        let mut changes = Vec::with_capacity(ops.len());
+        for op in ops {
+            let text = op.key.to_string();
+            let current = match overlay.get(&text) {
+                Some(staged) => *staged,
+                None => self.records.get(&text).map(|r| &r.object),
+            };
+            match op.object {
+                Some(object) => {
+                    rules::check_put(op.key, object, current)?;
+                    overlay.insert(text.clone(), Some(object));
+                    changes.push(Change {
+                        key: op.key.clone(),
+                        text,
+                        object: Some(object.clone()),
+                    });
+                }
+                None if current.is_some() => {
+                    overlay.insert(text.clone(), None);
+                    changes.push(Change {
+                        key: op.key.clone(),
+                        text,
+                        object: None,
+                    });
+                }
+                // Deleting nothing changes nothing and records no event.
+                None => {}
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Writes staged changes at `revision` and records their events, in operation order.
+    fn commit(&mut self, revision: u64, changes: Vec<Change>) {
+        for Change { key, text, object } in changes {
+            let event = match object {
+                Some(object) => {
+                    let create_revision = self
+                        .records
+                        .get(&text)
+                        .map_or(revision, |r| r.create_revision);
+                    let record = Record {
+                        key: key.clone(),
+                        object: object.clone(),
+                        create_revision,
+                        mod_revision: revision,
+                    };
+                    self.records.insert(text, record);
+                    Event {
+                        revision,
+                        key,
+                        kind: EventKind::Put,
+                        object: Some(object),
+                    }
+                }
+                None => {
+                    self.records.remove(&text);
+                    Event {
+                        revision,
+                        key,
+                        kind: EventKind::Delete,
+                        object: None,
+                    }
+                }
+            };
+            self.history.push(event);
+        }
+    }
+}
