@@ -1,6 +1,8 @@
 //! Table tests of the state machine, with small fixtures for every kind of object.
 
 mod apply;
+mod reads;
+mod rules;
 mod snapshot;
 mod watch;
 
