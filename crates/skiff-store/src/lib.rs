@@ -6,7 +6,7 @@
 //! Every write that openraft must see as durable — appended entries, the vote, the committed log
 //! id, snapshots — is flushed to disk before it is acknowledged. On restart the state machine is
 //! rebuilt from the last snapshot plus the committed log entries after it, so no acknowledged
-//! write is lost. See the crate's README for the on-disk layout and the reasons.
+//! write is lost. docs/control-plane.md ("Storage") gives the on-disk layout and the reasons.
 //!
 //! The store knows nothing about Skiff's cluster objects: it is generic over [`StateMachine`],
 //! which `skiff-core`'s cluster state implements.
