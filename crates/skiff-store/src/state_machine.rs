@@ -22,11 +22,12 @@ use openraft::{
     StoredMembership,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::RwLock;
+use tokio::sync::{Mutex, RwLock};
 
 use crate::{NodeId, StateMachine, StoreError, TypeConfig};
 
-/// The version of the snapshot data format written by this build (see [`SnapshotData`]).
+/// The version of the snapshot data format (JSON `{format_version, state}`) this build writes
+/// and reads.
 pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
 
 const SNAPSHOT_TREE: &str = "raft_snapshot";
@@ -60,6 +61,9 @@ pub struct StateMachineStore<S> {
     applied: Arc<RwLock<Applied<S>>>,
     db: sled::Db,
     snapshots: sled::Tree,
+    /// Serialises snapshot writes: a build runs in its own task and may finish after a newer
+    /// snapshot was installed.
+    snapshot_write: Arc<Mutex<()>>,
 }
 
 impl<S> Clone for StateMachineStore<S> {
@@ -68,6 +72,7 @@ impl<S> Clone for StateMachineStore<S> {
             applied: self.applied.clone(),
             db: self.db.clone(),
             snapshots: self.snapshots.clone(),
+            snapshot_write: self.snapshot_write.clone(),
         }
     }
 }
@@ -105,6 +110,7 @@ impl<S: StateMachine> StateMachineStore<S> {
             applied: Arc::default(),
             db: db.clone(),
             snapshots,
+            snapshot_write: Arc::default(),
         };
         if let Some((meta, data)) = store.read_snapshot()? {
             store.applied = Arc::new(RwLock::new(Applied {
@@ -145,11 +151,19 @@ impl<S: StateMachine> StateMachineStore<S> {
         Ok(Some((meta, data.to_vec())))
     }
 
-    /// Replaces the persisted snapshot with `meta` and `data`, durably.
+    /// Replaces the persisted snapshot with `meta` and `data`, durably, unless the persisted
+    /// one covers more of the log (the log may already be purged up to it: going back would
+    /// lose entries on the next restart).
     async fn save_snapshot(&self, meta: &Meta, data: &[u8]) -> Result<()> {
         let write_err = |e: &dyn std::error::Error| {
             StorageIOError::write_snapshot(Some(meta.signature()), openraft::AnyError::error(e))
         };
+        let _guard = self.snapshot_write.lock().await;
+        if let Some((current, _)) = self.read_snapshot().map_err(|e| write_err(&e))? {
+            if current.last_log_id > meta.last_log_id {
+                return Ok(());
+            }
+        }
         let meta_bytes = serde_json::to_vec(meta).map_err(|e| write_err(&e))?;
         let mut batch = sled::Batch::default();
         batch.insert(META, meta_bytes);
@@ -261,5 +275,34 @@ impl<S: StateMachine> RaftStateMachine<TypeConfig<S>> for StateMachineStore<S> {
             meta,
             snapshot: Box::new(Cursor::new(data)),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::testing::log_id;
+
+    use super::*;
+    use crate::testing::KvStateMachine;
+
+    fn meta(index: u64) -> Meta {
+        Meta {
+            last_log_id: Some(log_id(1, 1, index)),
+            last_membership: Membership::default(),
+            snapshot_id: format!("s{index}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_older_snapshot_never_replaces_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let sm = StateMachineStore::<KvStateMachine>::open(&db).unwrap();
+        sm.save_snapshot(&meta(7), b"new").await.unwrap();
+        sm.save_snapshot(&meta(5), b"old").await.unwrap();
+        let (current, data) = sm.read_snapshot().unwrap().unwrap();
+        assert_eq!((current, data.as_slice()), (meta(7), &b"new"[..]));
+        sm.save_snapshot(&meta(9), b"newer").await.unwrap();
+        assert_eq!(sm.read_snapshot().unwrap().unwrap().0, meta(9));
     }
 }
