@@ -14,7 +14,7 @@ use openraft::raft::{
 use openraft::storage::RaftLogStorage;
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 use skiff_store::testing::{KvCommand, KvStateMachine};
-use skiff_store::{NodeId, StateMachineStore, Store, TypeConfig};
+use skiff_store::{LogStore, NodeId, StateMachineStore, Store, TypeConfig};
 
 type Kv = KvStateMachine;
 type C = TypeConfig<Kv>;
@@ -67,6 +67,23 @@ impl RaftNetwork<C> for NoPeers {
 
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(10));
 
+/// Opens the store, waiting for a previous `Raft` in this process to let go of it: openraft's
+/// state machine worker drops its handle (and with it sled's directory lock) shortly after
+/// `Raft::shutdown` returns.
+async fn open(path: &Path) -> (LogStore<Kv>, StateMachineStore<Kv>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match Store::open::<Kv>(path) {
+            Ok(stores) => return stores,
+            Err(e) if std::time::Instant::now() < deadline => {
+                eprintln!("store still held, retrying: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 async fn start(path: &Path) -> (Raft<C>, StateMachineStore<Kv>) {
     let config = Config {
         heartbeat_interval: 50,
@@ -79,7 +96,7 @@ async fn start(path: &Path) -> (Raft<C>, StateMachineStore<Kv>) {
         purge_batch_size: 1,
         ..Config::default()
     };
-    let (log, sm) = Store::open::<Kv>(path).unwrap();
+    let (log, sm) = open(path).await;
     let raft = Raft::new(
         1,
         Arc::new(config.validate().unwrap()),
@@ -147,16 +164,16 @@ async fn writes_survive_a_restart_through_snapshot_and_log() {
         // After the snapshot: these live only in the log.
         set(&raft, "c", "4").await;
         set(&raft, "b", "5").await;
-        assert_eq!(
-            raft.metrics().borrow().last_applied.unwrap().index,
-            snapshot_index + 2
-        );
+        raft.wait(TIMEOUT)
+            .applied_index(Some(snapshot_index + 2), "two entries past the snapshot")
+            .await
+            .unwrap();
         raft.shutdown().await.unwrap();
     }
 
     // The log really was purged up to the snapshot: the state needs both.
     let purged = {
-        let (mut log, _) = Store::open::<Kv>(dir.path()).unwrap();
+        let (mut log, _) = open(dir.path()).await;
         log.get_log_state().await.unwrap().last_purged_log_id
     };
     assert!(purged.is_some(), "the log was purged");
