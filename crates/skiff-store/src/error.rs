@@ -32,6 +32,12 @@ pub enum StoreError {
         /// The decoding error.
         source: serde_json::Error,
     },
+    /// A snapshot's state does not restore: the data directory is damaged.
+    #[error("the snapshot in the Raft store does not restore: {reason}")]
+    SnapshotData {
+        /// What the state machine said is wrong with it.
+        reason: String,
+    },
     /// A snapshot was written in a format this version does not read.
     #[error("snapshot format version {found} is not supported (this build reads {supported})")]
     SnapshotFormat {

@@ -12,6 +12,7 @@
 //! which `skiff-core`'s cluster state implements.
 #![warn(missing_docs)]
 
+pub mod cluster;
 mod error;
 mod log_store;
 mod state_machine;
@@ -35,7 +36,7 @@ pub type NodeId = u64;
 /// Implemented by `skiff-core`'s cluster state. `apply` must be a pure function of the current
 /// state, `index` and `command`: every replica applies the same entries in the same order and
 /// must end in the same state, and a restarted server replays entries on top of a snapshot.
-pub trait StateMachine: Default + Serialize + DeserializeOwned + Send + Sync + 'static {
+pub trait StateMachine: Default + Send + Sync + 'static {
     /// A client write: the payload of a normal Raft log entry (openraft's `AppData`).
     type Command: Serialize + DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static;
     /// What applying a command returns to the writer (openraft's `AppDataResponse`).
@@ -43,6 +44,13 @@ pub trait StateMachine: Default + Serialize + DeserializeOwned + Send + Sync + '
 
     /// Applies `command`, the payload of the Raft log entry at `index`.
     fn apply(&mut self, index: u64, command: &Self::Command) -> Self::Response;
+
+    /// The whole state as bytes, for a snapshot (the state machine owns its format and its
+    /// versioning).
+    fn snapshot(&self) -> Vec<u8>;
+
+    /// The state a [`snapshot`](Self::snapshot) holds; an error says what is wrong with it.
+    fn restore(bytes: &[u8]) -> Result<Self, String>;
 }
 
 /// Opens the Raft storage of one server.

@@ -21,7 +21,6 @@ use openraft::{
     BasicNode, Entry, EntryPayload, LogId, RaftSnapshotBuilder, StorageError, StorageIOError,
     StoredMembership,
 };
-use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};
 
 use crate::{NodeId, StateMachine, StoreError, TypeConfig};
@@ -38,12 +37,13 @@ type Result<T> = std::result::Result<T, StorageError<NodeId>>;
 type Meta = SnapshotMeta<NodeId, BasicNode>;
 type Membership = StoredMembership<NodeId, BasicNode>;
 
-/// The bytes of a snapshot: the state machine with a format version, as JSON. Which log id and
-/// membership it covers travels beside it in openraft's `SnapshotMeta`.
-#[derive(Serialize, Deserialize)]
-struct SnapshotData<T> {
-    format_version: u32,
-    state: T,
+/// The bytes of a snapshot: [`SNAPSHOT_FORMAT_VERSION`] as 4 little-endian bytes, then the
+/// state machine's own [`StateMachine::snapshot`]. Which log id and membership it covers
+/// travels beside it in openraft's `SnapshotMeta`.
+fn encode_data<S: StateMachine>(state: &S) -> Vec<u8> {
+    let mut out = SNAPSHOT_FORMAT_VERSION.to_le_bytes().to_vec();
+    out.extend_from_slice(&state.snapshot());
+    out
 }
 
 /// The applied state: what openraft calls the state machine.
@@ -84,18 +84,19 @@ impl<S> fmt::Debug for StateMachineStore<S> {
 }
 
 fn decode_data<S: StateMachine>(bytes: &[u8]) -> std::result::Result<S, StoreError> {
-    let data: SnapshotData<S> =
-        serde_json::from_slice(bytes).map_err(|source| StoreError::Decode {
-            what: "snapshot data",
-            source,
-        })?;
-    if data.format_version != SNAPSHOT_FORMAT_VERSION {
+    let Some((version, state)) = bytes.split_first_chunk::<4>() else {
+        return Err(StoreError::SnapshotData {
+            reason: format!("{} bytes is too short for a snapshot", bytes.len()),
+        });
+    };
+    let found = u32::from_le_bytes(*version);
+    if found != SNAPSHOT_FORMAT_VERSION {
         return Err(StoreError::SnapshotFormat {
-            found: data.format_version,
+            found,
             supported: SNAPSHOT_FORMAT_VERSION,
         });
     }
-    Ok(data.state)
+    S::restore(state).map_err(|reason| StoreError::SnapshotData { reason })
 }
 
 impl<S: StateMachine> StateMachineStore<S> {
@@ -180,11 +181,7 @@ impl<S: StateMachine> RaftSnapshotBuilder<TypeConfig<S>> for StateMachineStore<S
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig<S>>> {
         let (meta, data) = {
             let applied = self.applied.read().await;
-            let data = serde_json::to_vec(&SnapshotData {
-                format_version: SNAPSHOT_FORMAT_VERSION,
-                state: &applied.state,
-            })
-            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+            let data = encode_data(&applied.state);
             let id = self
                 .db
                 .generate_id()

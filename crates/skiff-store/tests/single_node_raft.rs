@@ -1,90 +1,23 @@
 //! A one-member openraft cluster on the sled store keeps its state across a restart.
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
-};
 use openraft::storage::RaftLogStorage;
-use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
-use skiff_store::testing::{KvCommand, KvStateMachine};
-use skiff_store::{LogStore, NodeId, StateMachineStore, Store, TypeConfig};
+use openraft::{Config, Raft, SnapshotPolicy};
+use skiff_store::testing::{single, KvCommand, KvStateMachine};
+use skiff_store::{LogStore, StateMachineStore, TypeConfig};
 
 type Kv = KvStateMachine;
 type C = TypeConfig<Kv>;
 
-/// The network of a cluster whose only member is this node: no peer is ever reachable.
-struct NoPeers;
-
-fn unreachable<E: std::error::Error>() -> RPCError<NodeId, BasicNode, E> {
-    RPCError::Unreachable(Unreachable::new(&std::io::Error::other(
-        "a one-node cluster",
-    )))
-}
-
-impl RaftNetworkFactory<C> for NoPeers {
-    type Network = NoPeers;
-
-    async fn new_client(&mut self, _target: NodeId, _node: &BasicNode) -> NoPeers {
-        NoPeers
-    }
-}
-
-impl RaftNetwork<C> for NoPeers {
-    async fn append_entries(
-        &mut self,
-        _rpc: AppendEntriesRequest<C>,
-        _option: RPCOption,
-    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        Err(unreachable())
-    }
-
-    async fn install_snapshot(
-        &mut self,
-        _rpc: InstallSnapshotRequest<C>,
-        _option: RPCOption,
-    ) -> Result<
-        InstallSnapshotResponse<NodeId>,
-        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
-    > {
-        Err(unreachable())
-    }
-
-    async fn vote(
-        &mut self,
-        _rpc: VoteRequest<NodeId>,
-        _option: RPCOption,
-    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        Err(unreachable())
-    }
-}
-
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(10));
 
-/// Opens the store, waiting for a previous `Raft` in this process to let go of it: openraft's
-/// state machine worker drops its handle (and with it sled's directory lock) shortly after
-/// `Raft::shutdown` returns.
 async fn open(path: &Path) -> (LogStore<Kv>, StateMachineStore<Kv>) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match Store::open::<Kv>(path) {
-            Ok(stores) => return stores,
-            Err(e) if std::time::Instant::now() < deadline => {
-                eprintln!("store still held, retrying: {e}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
+    single::open::<Kv>(path).await
 }
 
-async fn start(path: &Path) -> (Raft<C>, StateMachineStore<Kv>) {
+async fn start(path: &Path, init: bool) -> (Raft<C>, StateMachineStore<Kv>) {
     let config = Config {
         heartbeat_interval: 50,
         election_timeout_min: 150,
@@ -96,17 +29,7 @@ async fn start(path: &Path) -> (Raft<C>, StateMachineStore<Kv>) {
         purge_batch_size: 1,
         ..Config::default()
     };
-    let (log, sm) = open(path).await;
-    let raft = Raft::new(
-        1,
-        Arc::new(config.validate().unwrap()),
-        NoPeers,
-        log,
-        sm.clone(),
-    )
-    .await
-    .unwrap();
-    (raft, sm)
+    single::start::<Kv>(path, config, init).await
 }
 
 async fn set(raft: &Raft<C>, key: &str, value: &str) -> Option<Option<String>> {
@@ -137,14 +60,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 async fn writes_survive_a_restart_through_snapshot_and_log() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let (raft, _sm) = start(dir.path()).await;
-        raft.initialize(BTreeMap::from([(1, BasicNode::default())]))
-            .await
-            .unwrap();
-        raft.wait(TIMEOUT)
-            .current_leader(1, "leader")
-            .await
-            .unwrap();
+        let (raft, _sm) = start(dir.path(), true).await;
 
         assert_eq!(set(&raft, "a", "1").await, Some(None));
         assert_eq!(set(&raft, "b", "2").await, Some(None));
@@ -178,15 +94,10 @@ async fn writes_survive_a_restart_through_snapshot_and_log() {
     };
     assert!(purged.is_some(), "the log was purged");
 
-    let (raft, sm) = start(dir.path()).await;
+    let (raft, sm) = start(dir.path(), false).await;
     let want = pairs(&[("a", "3"), ("b", "5"), ("c", "4")]);
     // Restored before the node serves: snapshot, then the committed entries after it.
     assert_eq!(contents(&sm).await, want);
-
-    raft.wait(TIMEOUT)
-        .current_leader(1, "leader again")
-        .await
-        .unwrap();
     assert_eq!(set(&raft, "d", "6").await, Some(None));
     assert_eq!(
         contents(&sm).await,
