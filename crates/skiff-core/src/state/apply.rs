@@ -68,19 +68,18 @@ impl State {
     /// Checks the rules of every operation against the state as the earlier operations of the
     /// same command leave it, without changing anything.
     fn stage(&self, ops: &[OpRef<'_>]) -> Result<Vec<Change>, Box<Rejection>> {
-        // What the earlier operations wrote (`None`: deleted), by key text.
-        let mut overlay: BTreeMap<String, Option<&Object>> = BTreeMap::new();
+        let mut view = View {
+            records: &self.records,
+            overlay: BTreeMap::new(),
+        };
         let mut changes = Vec::with_capacity(ops.len());
         for op in ops {
             let text = op.key.to_string();
-            let current = match overlay.get(&text) {
-                Some(staged) => *staged,
-                None => self.records.get(&text).map(|r| &r.object),
-            };
+            let current = view.get(&text);
             match op.object {
                 Some(object) => {
-                    rules::check_put(op.key, object, current)?;
-                    overlay.insert(text.clone(), Some(object));
+                    rules::check_put(op.key, object, current, &view)?;
+                    view.overlay.insert(text.clone(), Some(object));
                     changes.push(Change {
                         key: op.key.clone(),
                         text,
@@ -88,7 +87,8 @@ impl State {
                     });
                 }
                 None if current.is_some() => {
-                    overlay.insert(text.clone(), None);
+                    rules::check_delete(op.key, &view)?;
+                    view.overlay.insert(text.clone(), None);
                     changes.push(Change {
                         key: op.key.clone(),
                         text,
@@ -136,6 +136,53 @@ impl State {
                 }
             };
             self.history.push(event);
+        }
+    }
+}
+
+/// The state as the earlier operations of a command leave it: the stored records under what
+/// those operations wrote.
+pub(crate) struct View<'a> {
+    records: &'a BTreeMap<String, Record>,
+    /// What the earlier operations wrote (`None`: deleted), by key text.
+    overlay: BTreeMap<String, Option<&'a Object>>,
+}
+
+impl<'a> View<'a> {
+    /// The object at the key `text`.
+    pub(crate) fn get(&self, text: &str) -> Option<&'a Object> {
+        match self.overlay.get(text) {
+            Some(staged) => *staged,
+            None => self.records.get(text).map(|r| &r.object),
+        }
+    }
+
+    /// Whether `key` holds an object.
+    pub(crate) fn contains(&self, key: &Key) -> bool {
+        self.get(&key.to_string()).is_some()
+    }
+
+    /// The first key (in key order) under `prefix` that holds an object.
+    pub(crate) fn first_under(&self, prefix: &str) -> Option<Key> {
+        let under = |text: &String| text.starts_with(prefix);
+        let stored = self
+            .records
+            .range(prefix.to_owned()..)
+            .take_while(|(text, _)| under(text))
+            .find(|(text, _)| !matches!(self.overlay.get(*text), Some(None)))
+            .map(|(_, record)| &record.key);
+        let staged = self
+            .overlay
+            .range(prefix.to_owned()..)
+            .take_while(|(text, _)| under(text))
+            .find_map(|(_, object)| object.map(Object::key));
+        match (stored, staged) {
+            (Some(a), Some(b)) => Some(if a.to_string() <= b.to_string() {
+                a.clone()
+            } else {
+                b
+            }),
+            (a, b) => a.cloned().or(b),
         }
     }
 }

@@ -283,6 +283,24 @@ pub enum Rejection {
         /// The limit.
         limit: usize,
     },
+    /// An app, service, secret or config is written into an environment that does not exist.
+    #[error("{key}: environment {env} does not exist; create it first")]
+    NoSuchEnvironment {
+        /// The key written.
+        key: Key,
+        /// The missing environment.
+        env: Name,
+    },
+    /// An environment is deleted while apps, services, secrets or configs still live in it.
+    #[error(
+        "{key}: the environment still holds {holds}; delete its apps, secrets and configs first"
+    )]
+    EnvironmentNotEmpty {
+        /// The environment's key.
+        key: Key,
+        /// The first object (in key order) still in it.
+        holds: Key,
+    },
     /// A task update changes which service or slot the task belongs to.
     #[error("{key}: a task keeps its service and slot; {was} cannot become {now}")]
     TaskIdentityChanged {

@@ -1,11 +1,63 @@
 //! The rules of the state that are cheap to check on every write.
 
+use super::apply::View;
 use super::command::{Rejection, TaskIdentity};
-use crate::objects::{Key, Object, Task, APP_HISTORY_LIMIT};
+use crate::objects::{Key, Kind, Name, Object, Task, APP_HISTORY_LIMIT};
 
 /// Checks a put of `object` at `key` over `current` (what the key holds at that point of the
-/// command, if anything).
+/// command, if anything), with `view` the state at that point.
 pub(crate) fn check_put(
+    key: &Key,
+    object: &Object,
+    current: Option<&Object>,
+    view: &View<'_>,
+) -> Result<(), Box<Rejection>> {
+    check_object(key, object, current)?;
+    if let Some(env) = environment_of(object) {
+        let env_key = Key::Environment { env: env.clone() };
+        if !view.contains(&env_key) {
+            return Err(Box::new(Rejection::NoSuchEnvironment {
+                key: key.clone(),
+                env: env.clone(),
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a delete of the object at `key` (which holds one), with `view` the state at that
+/// point of the command: an environment goes only once nothing lives in it.
+pub(crate) fn check_delete(key: &Key, view: &View<'_>) -> Result<(), Box<Rejection>> {
+    let Key::Environment { env } = key else {
+        return Ok(());
+    };
+    for kind in [Kind::App, Kind::Service, Kind::Secret, Kind::Config] {
+        let prefix = format!("{}{env}/", kind.prefix());
+        if let Some(holds) = view.first_under(&prefix) {
+            return Err(Box::new(Rejection::EnvironmentNotEmpty {
+                key: key.clone(),
+                holds,
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// The environment an object lives in, for the objects that need theirs to exist. Tasks are
+/// left out: they are the orchestrator's and the agents' to write and delete, and an agent's
+/// last status report must not be refused because the environment just went.
+fn environment_of(object: &Object) -> Option<&Name> {
+    match object {
+        Object::App(app) => Some(&app.env),
+        Object::Service(service) => Some(&service.env),
+        Object::Secret(secret) => Some(&secret.env),
+        Object::Config(config) => Some(&config.env),
+        Object::Environment(_) | Object::Task(_) | Object::Node(_) => None,
+    }
+}
+
+/// The rules about the object itself and what it replaces.
+fn check_object(
     key: &Key,
     object: &Object,
     current: Option<&Object>,

@@ -182,8 +182,8 @@ fn a_failing_transaction_leaves_no_trace() {
             vec![
                 Op::put(env("qa"), Expect::Absent),
                 Op::Delete {
-                    key: key("/envs/dev"),
-                    expect: Expect::Revision(1),
+                    key: key("/apps/dev/shop"),
+                    expect: Expect::Revision(2),
                 },
                 Op::put(task("t1", TaskState::Pending), Expect::Any),
             ],

@@ -153,5 +153,154 @@ fn an_app_keeps_a_bounded_history_for_rollback() {
     assert_eq!(kept, (5..=14).collect::<Vec<_>>());
     assert_eq!(app.history[0].spec.services["web"].image, "web:4");
     let mut state = State::new();
-    assert!(state.apply(1, &put(Object::App(app))).is_ok());
+    assert!(state.apply(1, &put(env("dev"))).is_ok());
+    assert!(state.apply(2, &put(Object::App(app))).is_ok());
+}
+
+fn no_such_env(at: &str, env: &str) -> Response {
+    Response::Invalid {
+        reason: Rejection::NoSuchEnvironment {
+            key: key(at),
+            env: name(env),
+        },
+    }
+}
+
+fn not_empty(env: &str, holds: &str) -> Response {
+    Response::Invalid {
+        reason: Rejection::EnvironmentNotEmpty {
+            key: key(&format!("/envs/{env}")),
+            holds: key(holds),
+        },
+    }
+}
+
+#[test]
+fn objects_of_an_environment_need_it_to_exist() {
+    let mut state = State::new();
+    let txn = |ops: Vec<Op>| Command::Txn { ops };
+    run(
+        &mut state,
+        vec![
+            (
+                1,
+                put(app("dev", "shop")),
+                no_such_env("/apps/dev/shop", "dev"),
+            ),
+            (
+                2,
+                put(service("dev", "shop", "web")),
+                no_such_env("/services/dev/shop/web", "dev"),
+            ),
+            (
+                3,
+                put(secret("dev", "pw")),
+                no_such_env("/secrets/dev/pw", "dev"),
+            ),
+            (
+                4,
+                put(config("dev", "c")),
+                no_such_env("/configs/dev/c", "dev"),
+            ),
+            // Tasks and nodes belong to no environment the state checks.
+            (5, put(task("t1", Running)), ok(5, &[None])),
+            (6, put(node("n1")), ok(6, &[None])),
+            // Rules see the earlier ops: the environment made in the same transaction counts…
+            (
+                7,
+                txn(vec![
+                    Op::put(env("dev"), Expect::Absent),
+                    Op::put(app("dev", "shop"), Expect::Absent),
+                ]),
+                ok(7, &[None, None]),
+            ),
+            // …and so does one deleted earlier in it.
+            (
+                8,
+                txn(vec![
+                    Op::put(env("qa"), Expect::Absent),
+                    Op::Delete {
+                        key: key("/envs/qa"),
+                        expect: Expect::Any,
+                    },
+                    Op::put(secret("qa", "pw"), Expect::Any),
+                ]),
+                no_such_env("/secrets/qa/pw", "qa"),
+            ),
+        ],
+    );
+    assert!(state.get(&key("/envs/qa")).is_none());
+    assert_eq!(state.len(), 4);
+}
+
+#[test]
+fn an_environment_is_deleted_only_when_empty() {
+    let mut state = State::new();
+    let del = |text: &str| delete(text, Expect::Any);
+    run(
+        &mut state,
+        vec![
+            (1, put(env("dev")), ok(1, &[None])),
+            (2, put(env("dev2")), ok(2, &[None])),
+            (3, put(app("dev", "shop")), ok(3, &[None])),
+            (4, put(service("dev", "shop", "web")), ok(4, &[None])),
+            (5, put(secret("dev", "pw")), ok(5, &[None])),
+            (6, put(app("dev2", "blog")), ok(6, &[None])),
+            (7, del("/envs/dev"), not_empty("dev", "/apps/dev/shop")),
+            (8, del("/apps/dev/shop"), ok(8, &[Some(3)])),
+            (
+                9,
+                del("/envs/dev"),
+                not_empty("dev", "/services/dev/shop/web"),
+            ),
+            (10, del("/services/dev/shop/web"), ok(10, &[Some(4)])),
+            (11, del("/envs/dev"), not_empty("dev", "/secrets/dev/pw")),
+            // Emptying it in the same transaction, before the delete, is enough; `dev2`'s app
+            // (a key that shares the prefix text) does not count.
+            (
+                12,
+                Command::Txn {
+                    ops: vec![
+                        Op::Delete {
+                            key: key("/secrets/dev/pw"),
+                            expect: Expect::Revision(5),
+                        },
+                        Op::Delete {
+                            key: key("/envs/dev"),
+                            expect: Expect::Revision(1),
+                        },
+                    ],
+                },
+                ok(12, &[Some(5), Some(1)]),
+            ),
+            // An object put back in the same transaction before the delete still counts.
+            (
+                13,
+                Command::Txn {
+                    ops: vec![
+                        Op::put(config("dev2", "c"), Expect::Absent),
+                        Op::Delete {
+                            key: key("/apps/dev2/blog"),
+                            expect: Expect::Any,
+                        },
+                        Op::Delete {
+                            key: key("/envs/dev2"),
+                            expect: Expect::Any,
+                        },
+                    ],
+                },
+                not_empty("dev2", "/configs/dev2/c"),
+            ),
+        ],
+    );
+    assert!(state.get(&key("/envs/dev")).is_none());
+    assert!(state.get(&key("/envs/dev2")).is_some());
+    let Response::Invalid { reason } = not_empty("dev", "/apps/dev/shop") else {
+        unreachable!()
+    };
+    assert_eq!(
+        reason.to_string(),
+        "/envs/dev: the environment still holds /apps/dev/shop; \
+         delete its apps, secrets and configs first"
+    );
 }
