@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::command::{OpRef, OpResult, Rejection, Response};
+use super::command::{Action, OpRef, OpResult, Rejection, Response};
 use super::watch::{Event, EventKind};
 use super::{rules, Command, Found, Record, State};
 use crate::objects::{Key, Object};
@@ -76,8 +76,8 @@ impl State {
         for op in ops {
             let text = op.key.to_string();
             let current = view.get(&text);
-            match op.object {
-                Some(object) => {
+            match op.action {
+                Action::Put(object) => {
                     rules::check_put(op.key, object, current, &view)?;
                     view.overlay.insert(text.clone(), Some(object));
                     changes.push(Change {
@@ -86,7 +86,7 @@ impl State {
                         object: Some(object.clone()),
                     });
                 }
-                None if current.is_some() => {
+                Action::Delete if current.is_some() => {
                     rules::check_delete(op.key, &view)?;
                     view.overlay.insert(text.clone(), None);
                     changes.push(Change {
@@ -95,8 +95,8 @@ impl State {
                         object: None,
                     });
                 }
-                // Deleting nothing changes nothing and records no event.
-                None => {}
+                // Deleting nothing changes nothing and records no event; a check writes nothing.
+                Action::Delete | Action::Check => {}
             }
         }
         Ok(changes)

@@ -61,6 +61,15 @@ pub enum Op {
         #[serde(default)]
         expect: Expect,
     },
+    /// A precondition only: `key` must hold what `expect` says, and nothing is written. For
+    /// keys a plan read but does not change (an app's environment and its quota), so that a
+    /// concurrent change to them makes the transaction conflict.
+    Check {
+        /// Where.
+        key: Key,
+        /// What must be at `key`.
+        expect: Expect,
+    },
 }
 
 impl Op {
@@ -76,14 +85,16 @@ impl Op {
     /// The key the operation touches.
     pub fn key(&self) -> &Key {
         match self {
-            Op::Put { key, .. } | Op::Delete { key, .. } => key,
+            Op::Put { key, .. } | Op::Delete { key, .. } | Op::Check { key, .. } => key,
         }
     }
 
     /// The operation's expectation.
     pub fn expect(&self) -> Expect {
         match self {
-            Op::Put { expect, .. } | Op::Delete { expect, .. } => *expect,
+            Op::Put { expect, .. } | Op::Delete { expect, .. } | Op::Check { expect, .. } => {
+                *expect
+            }
         }
     }
 }
@@ -100,50 +111,48 @@ impl Command {
 
     /// The operations of the command, as borrowed ops.
     pub(crate) fn ops(&self) -> Vec<OpRef<'_>> {
+        let op = |key, action, expect: &Expect| OpRef {
+            key,
+            action,
+            expect: *expect,
+        };
         match self {
             Command::Put {
                 key,
                 object,
                 expect,
-            } => vec![OpRef {
-                key,
-                object: Some(object),
-                expect: *expect,
-            }],
-            Command::Delete { key, expect } => vec![OpRef {
-                key,
-                object: None,
-                expect: *expect,
-            }],
+            } => vec![op(key, Action::Put(object), expect)],
+            Command::Delete { key, expect } => vec![op(key, Action::Delete, expect)],
             Command::Txn { ops } => ops
                 .iter()
-                .map(|op| match op {
+                .map(|o| match o {
                     Op::Put {
                         key,
                         object,
                         expect,
-                    } => OpRef {
-                        key,
-                        object: Some(object),
-                        expect: *expect,
-                    },
-                    Op::Delete { key, expect } => OpRef {
-                        key,
-                        object: None,
-                        expect: *expect,
-                    },
+                    } => op(key, Action::Put(object), expect),
+                    Op::Delete { key, expect } => op(key, Action::Delete, expect),
+                    Op::Check { key, expect } => op(key, Action::Check, expect),
                 })
                 .collect(),
         }
     }
 }
 
-/// A borrowed operation: a put when `object` is set, a delete otherwise.
+/// A borrowed operation.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct OpRef<'a> {
     pub key: &'a Key,
-    pub object: Option<&'a Object>,
+    pub action: Action<'a>,
     pub expect: Expect,
+}
+
+/// What a borrowed operation does.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Action<'a> {
+    Put(&'a Object),
+    Delete,
+    Check,
 }
 
 /// A precondition on a key, checked against the state before the command.

@@ -262,3 +262,53 @@ fn an_object_must_live_at_its_own_key() {
     }
     assert!(state.is_empty());
 }
+
+#[test]
+fn a_check_is_a_precondition_that_writes_nothing() {
+    let mut state = populated();
+    let check = |text: &str, expect| Op::Check {
+        key: key(text),
+        expect,
+    };
+    let txn = |ops: Vec<Op>| Command::Txn { ops };
+    run(
+        &mut state,
+        vec![
+            (
+                4,
+                txn(vec![
+                    check("/envs/dev", Expect::Revision(1)),
+                    check("/envs/qa", Expect::Absent),
+                    Op::put(secret("dev", "pw"), Expect::Absent),
+                ]),
+                ok(4, &[Some(1), None, None]),
+            ),
+            // The environment changed since revision 1 was read: the write does not happen.
+            (5, put(env("dev")), ok(5, &[Some(1)])),
+            (
+                6,
+                txn(vec![
+                    check("/envs/dev", Expect::Revision(1)),
+                    Op::put(config("dev", "c"), Expect::Absent),
+                ]),
+                conflict("/envs/dev", Expect::Revision(1), Found::Revision(5)),
+            ),
+        ],
+    );
+    let events = state.events_since(3).unwrap();
+    let keys: Vec<String> = events.iter().map(|e| e.key.to_string()).collect();
+    assert_eq!(
+        keys,
+        ["/secrets/dev/pw", "/envs/dev"],
+        "checks record no event"
+    );
+    assert_eq!(state.get(&key("/envs/dev")).unwrap().mod_revision, 5);
+    // A check round-trips through the log's JSON.
+    let op = check("/envs/dev", Expect::Revision(5));
+    let json = serde_json::to_string(&op).unwrap();
+    assert_eq!(
+        json,
+        r#"{"check":{"key":"/envs/dev","expect":{"revision":5}}}"#
+    );
+    assert_eq!(serde_json::from_str::<Op>(&json).unwrap(), op);
+}
