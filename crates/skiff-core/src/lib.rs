@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod objects;
+pub mod plan;
 pub mod state;
 
 pub use objects::{Key, KeyError, Kind, Name, NameError, Object};
