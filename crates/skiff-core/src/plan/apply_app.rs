@@ -105,7 +105,30 @@ pub fn apply_app(state: &State, env: &Name, spec: &AppSpec) -> Result<AppPlan, P
         }
     };
 
-    let stored_services = services_of(state, env, &app);
+    plan_services(&mut plan, state, env, &app, &desired, to_revision);
+
+    if plan.writes > 0 {
+        check_quota(state, environment, &app, &desired)?;
+    }
+    Ok(plan.finish(AppDiff {
+        env: env.clone(),
+        app,
+        from_revision,
+        to_revision,
+        objects: Vec::new(),
+    }))
+}
+
+/// Adds the services' ops: create, replace, delete or check each, in name order.
+fn plan_services(
+    plan: &mut Builder,
+    state: &State,
+    env: &Name,
+    app: &Name,
+    desired: &BTreeMap<Name, &ServiceSpec>,
+    to_revision: u64,
+) {
+    let stored_services = services_of(state, env, app);
     let mut names: Vec<&Name> = desired.keys().chain(stored_services.keys()).collect();
     names.sort();
     names.dedup();
@@ -141,17 +164,6 @@ pub fn apply_app(state: &State, env: &Name, spec: &AppSpec) -> Result<AppPlan, P
             (None, None) => {}
         }
     }
-
-    if plan.writes > 0 {
-        check_quota(state, environment, &app, &desired)?;
-    }
-    Ok(plan.finish(AppDiff {
-        env: env.clone(),
-        app,
-        from_revision,
-        to_revision,
-        objects: Vec::new(),
-    }))
 }
 
 /// The spec's services by validated name.

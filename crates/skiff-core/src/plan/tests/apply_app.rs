@@ -129,6 +129,24 @@ fn apply_plans_one_transaction_with_its_diff() {
       deploy.resources.reservations.cpus: (none) → 0.5
 ",
         ),
+        (
+            "an app-level field only",
+            web_db,
+            format!("{WEB_DB}volumes:\n  data: {{}}\n"),
+            vec![
+                "check /envs/dev @1",
+                "check /services/dev/shop/db @2",
+                "check /services/dev/shop/web @2",
+                "put /apps/dev/shop @2",
+            ],
+            "app dev/shop: spec revision 1 → 2
+  ~ /apps/dev/shop
+      spec_revision: 1 → 2
+      volumes: {} → {\"data\":{\"name\":\"shop_data\"}}
+  = /services/dev/shop/db
+  = /services/dev/shop/web
+",
+        ),
     ];
     for (case, before, after, ops, diff) in cases {
         let mut state = stored(before);
