@@ -69,6 +69,10 @@ fn the_runtime_is_synchronous_and_knows_no_cluster() {
 
 #[test]
 fn server_and_agent_share_only_proto_and_api() {
+    assert!(
+        dependencies("skiff-server").is_some(),
+        "skiff-server is missing"
+    );
     assert_none_of(
         "skiff-server",
         &["skiff-agent", "skiff-engine"],
@@ -78,6 +82,41 @@ fn server_and_agent_share_only_proto_and_api() {
         "skiff-agent",
         &["skiff-server", "skiff-store"],
         "the agent talks to the server over gRPC only",
+    );
+}
+
+#[test]
+fn the_protocol_crate_is_only_protocols() {
+    assert!(
+        dependencies("skiff-proto").is_some(),
+        "skiff-proto is missing"
+    );
+    assert_none_of(
+        "skiff-proto",
+        &[
+            "openraft",
+            "sled",
+            "skiff-core",
+            "skiff-store",
+            "skiff-server",
+            "skiff-agent",
+            "skiff-engine",
+            "skiff-runtime",
+        ],
+        "the agent uses skiff-proto and must not pull in the control plane or the engine with it",
+    );
+}
+
+#[test]
+fn the_store_knows_no_network() {
+    assert!(
+        dependencies("skiff-store").is_some(),
+        "skiff-store is missing"
+    );
+    assert_none_of(
+        "skiff-store",
+        &["tonic", "skiff-proto", "skiff-server", "axum", "hyper"],
+        "Raft traffic between servers belongs to skiff-server's raft_network",
     );
 }
 

@@ -53,9 +53,14 @@ async fn cluster_state_is_replicated_checked_and_durable() {
             panic!("the first put succeeds");
         };
         first_revision = revision;
-        // The revision is the Raft log index of the entry.
-        let applied = raft.metrics().borrow().last_applied.unwrap().index;
-        assert_eq!(revision, applied);
+        // The revision is the Raft log index of the entry. (openraft answers the writer before
+        // it publishes the new applied index in its metrics, so wait for them to show it.)
+        let metrics = raft
+            .wait(TIMEOUT)
+            .applied_index_at_least(Some(revision), "the write is applied")
+            .await
+            .unwrap();
+        assert_eq!(Some(revision), metrics.last_applied.map(|l| l.index));
         // Compare-and-swap: a second create of the same key is a conflict, not an overwrite.
         let conflict = write(&raft, Command::put(env("dev"), Expect::Absent)).await;
         assert!(
