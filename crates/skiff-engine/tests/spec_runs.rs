@@ -110,7 +110,8 @@ fn built_spec_runs_as_docker_would() {
         std::os::unix::fs::chown(d.join("seed"), Some(1000), Some(1000)).unwrap();
     });
 
-    let id = format!("specruns{}", std::process::id());
+    // At least 12 characters whatever the pid: the default hostname is the first 12.
+    let id = format!("specruns{:08}", std::process::id());
     let container = dir.path().join("containers").join(&id);
     let snapshot = storage::overlay(
         &layers,
