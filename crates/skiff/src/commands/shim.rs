@@ -28,7 +28,7 @@ enum Cmd {
         /// KEY=VALUE to add to the environment.
         #[arg(long = "env")]
         env: Vec<String>,
-        /// uid[:gid].
+        /// USER[:GROUP] (names resolved in the container).
         #[arg(long)]
         user: Option<String>,
         /// Working directory.
