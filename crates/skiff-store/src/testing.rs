@@ -145,6 +145,20 @@ pub mod single {
         }
     }
 
+    /// A quick test configuration: short timeouts, snapshots only when asked, and every entry
+    /// a snapshot covers purged, so that a restart has to combine the snapshot with the log.
+    pub fn manual_snapshot_config() -> Config {
+        Config {
+            heartbeat_interval: 50,
+            election_timeout_min: 150,
+            election_timeout_max: 300,
+            snapshot_policy: openraft::SnapshotPolicy::Never,
+            max_in_snapshot_log_to_keep: 0,
+            purge_batch_size: 1,
+            ..Config::default()
+        }
+    }
+
     /// Starts member 1 on `path` with `config`; initialises the cluster when `init`.
     pub async fn start<S: StateMachine>(
         path: &Path,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use openraft::{Config, Raft, SnapshotPolicy};
+use openraft::Raft;
 use skiff_core::objects::Environment;
 use skiff_core::{Command, Expect, Key, Name, Object, Response, State};
 use skiff_store::cluster::ClusterConfig;
@@ -12,16 +12,8 @@ use skiff_store::testing::single;
 
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(10));
 
-fn config() -> Config {
-    Config {
-        heartbeat_interval: 50,
-        election_timeout_min: 150,
-        election_timeout_max: 300,
-        snapshot_policy: SnapshotPolicy::Never,
-        max_in_snapshot_log_to_keep: 0,
-        purge_batch_size: 1,
-        ..Config::default()
-    }
+fn config() -> openraft::Config {
+    single::manual_snapshot_config()
 }
 
 fn env(name: &str) -> Object {

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use openraft::storage::RaftLogStorage;
-use openraft::{Config, Raft, SnapshotPolicy};
+use openraft::Raft;
 use skiff_store::testing::{single, KvCommand, KvStateMachine};
 use skiff_store::{LogStore, StateMachineStore, TypeConfig};
 
@@ -18,17 +18,7 @@ async fn open(path: &Path) -> (LogStore<Kv>, StateMachineStore<Kv>) {
 }
 
 async fn start(path: &Path, init: bool) -> (Raft<C>, StateMachineStore<Kv>) {
-    let config = Config {
-        heartbeat_interval: 50,
-        election_timeout_min: 150,
-        election_timeout_max: 300,
-        // Snapshots only when asked, and purge every entry a snapshot covers, so a restart
-        // has to combine the snapshot with the log.
-        snapshot_policy: SnapshotPolicy::Never,
-        max_in_snapshot_log_to_keep: 0,
-        purge_batch_size: 1,
-        ..Config::default()
-    };
+    let config = single::manual_snapshot_config();
     single::start::<Kv>(path, config, init).await
 }
 
