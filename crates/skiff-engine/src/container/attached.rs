@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
@@ -161,11 +161,6 @@ impl Attached {
         if let Ok(Some(shim)) = read_json::<ShimState>(&self.paths.shim()) {
             let _ = signal_process(&self.id, &shim, signal);
         }
-    }
-
-    /// The raw descriptor of the report pipe (for callers that poll several things).
-    pub fn report_fd(&self) -> i32 {
-        self.report.get_ref().as_raw_fd()
     }
 }
 
