@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod units;
+pub mod v1;
 
 pub use app::*;
 pub use units::{ByteSize, Cpus, Duration, UnitError};

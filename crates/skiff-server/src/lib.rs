@@ -1,8 +1,19 @@
 //! Skiff's control-plane server.
 //!
-//! Today it holds only the Raft network ([`raft_network`]): openraft's RPCs between the
-//! servers of a control plane over tonic gRPC. The HTTP API, agent sessions and the
-//! leader-only controllers are to come (docs/architecture.md, "Crates").
+//! * [`Server`] — one member: Raft on sled ([`skiff_store`]), and one port serving both the
+//!   HTTP API ([`api`]) and the Raft gRPC service ([`raft_network`]).
+//! * [`ControlPlane`] — the handle the API holds: propose a command, read linearizably or
+//!   locally, know the leader.
+//!
+//! docs/control-plane.md describes the behaviour, docs/api.md the API.
 #![warn(missing_docs)]
 
+pub mod api;
+pub mod config;
+pub mod control;
 pub mod raft_network;
+mod server;
+
+pub use config::{RaftTuning, ServerConfig, Start, DEFAULT_BODY_LIMIT};
+pub use control::{Consistency, ControlPlane, Unavailable};
+pub use server::{Server, ServerError, ADMIN_TOKEN_FILE, ADMIN_TOKEN_ID};

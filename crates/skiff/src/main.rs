@@ -30,6 +30,8 @@ enum Command {
     Image(commands::image::Args),
     /// Run and manage containers on the local engine.
     Container(Box<commands::container::Args>),
+    /// Run one server of the control plane.
+    Server(commands::server::Args),
     /// The per-container shim the engine starts (internal).
     #[command(hide = true)]
     Shim(commands::shim::Args),
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Image(args) => commands::image::run(args),
         Command::Container(args) => commands::container::run(args),
         Command::Shim(args) => commands::shim::run(args),
+        Command::Server(args) => commands::server::run(args),
     };
     result.unwrap_or_else(|e| {
         report_error(&e);

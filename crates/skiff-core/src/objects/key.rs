@@ -1,5 +1,5 @@
 //! Typed keys: `/envs/{env}`, `/apps/{env}/{app}`, `/services/{env}/{app}/{svc}`, `/tasks/{id}`,
-//! `/nodes/{id}`, `/secrets/{env}/{name}`, `/configs/{env}/{name}`.
+//! `/nodes/{id}`, `/secrets/{env}/{name}`, `/configs/{env}/{name}`, `/tokens/{id}`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -33,11 +33,13 @@ pub enum Kind {
     Secret,
     /// `/configs/{env}/{name}`
     Config,
+    /// `/tokens/{id}`
+    Token,
 }
 
 impl Kind {
     /// Every kind, in key order of their prefixes.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::App,
         Kind::Config,
         Kind::Environment,
@@ -45,6 +47,7 @@ impl Kind {
         Kind::Secret,
         Kind::Service,
         Kind::Task,
+        Kind::Token,
     ];
 
     /// The key's first segment (`envs`, `apps`, …).
@@ -57,6 +60,7 @@ impl Kind {
             Kind::Node => "nodes",
             Kind::Secret => "secrets",
             Kind::Config => "configs",
+            Kind::Token => "tokens",
         }
     }
 
@@ -68,7 +72,7 @@ impl Kind {
     /// How many names follow the kind in a key.
     pub fn arity(self) -> usize {
         match self {
-            Kind::Environment | Kind::Task | Kind::Node => 1,
+            Kind::Environment | Kind::Task | Kind::Node | Kind::Token => 1,
             Kind::App | Kind::Secret | Kind::Config => 2,
             Kind::Service => 3,
         }
@@ -134,6 +138,11 @@ pub enum Key {
         /// Its name.
         name: Name,
     },
+    /// An API token, by id.
+    Token {
+        /// Its id.
+        id: Name,
+    },
 }
 
 /// Why a string is not a valid [`Key`].
@@ -157,7 +166,7 @@ pub enum KeyError {
     /// The first segment names no kind of object.
     #[error(
         "key {key:?}: unknown kind {segment:?}; \
-         expected envs, apps, services, tasks, nodes, secrets or configs"
+         expected envs, apps, services, tasks, nodes, secrets, configs or tokens"
     )]
     UnknownKind {
         /// The key (shortened).
@@ -260,6 +269,7 @@ impl Key {
                 env: next(),
                 name: next(),
             },
+            Kind::Token => Key::Token { id: next() },
         }
     }
 
@@ -273,6 +283,7 @@ impl Key {
             Key::Node { .. } => Kind::Node,
             Key::Secret { .. } => Kind::Secret,
             Key::Config { .. } => Kind::Config,
+            Key::Token { .. } => Kind::Token,
         }
     }
 
@@ -282,7 +293,7 @@ impl Key {
             Key::Environment { env } => vec![env],
             Key::App { env, app } => vec![env, app],
             Key::Service { env, app, service } => vec![env, app, service],
-            Key::Task { id } | Key::Node { id } => vec![id],
+            Key::Task { id } | Key::Node { id } | Key::Token { id } => vec![id],
             Key::Secret { env, name } | Key::Config { env, name } => vec![env, name],
         }
     }

@@ -7,6 +7,7 @@ mod name;
 mod node;
 mod payload;
 mod task;
+mod token;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +18,7 @@ pub use name::{Name, NameError, MAX_NAME_LEN};
 pub use node::{Availability, Node, NodeResources, NodeStatus};
 pub use payload::{Config, Secret};
 pub use task::{DesiredState, Health, Slot, Task, TaskState, Timestamp};
+pub use token::{Role, Token, TokenScope};
 
 /// Any object the state holds, tagged by kind (`{"task": {…}}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +38,8 @@ pub enum Object {
     Secret(Secret),
     /// A config.
     Config(Config),
+    /// An API token (its secret's hash, never the secret).
+    Token(Token),
 }
 
 impl Object {
@@ -64,6 +68,7 @@ impl Object {
                 env: c.env.clone(),
                 name: c.name.clone(),
             },
+            Object::Token(t) => Key::Token { id: t.id.clone() },
         }
     }
 
@@ -77,6 +82,7 @@ impl Object {
             Object::Node(_) => Kind::Node,
             Object::Secret(_) => Kind::Secret,
             Object::Config(_) => Kind::Config,
+            Object::Token(_) => Kind::Token,
         }
     }
 }

@@ -52,7 +52,7 @@ fn environment_of(object: &Object) -> Option<&Name> {
         Object::Service(service) => Some(&service.env),
         Object::Secret(secret) => Some(&secret.env),
         Object::Config(config) => Some(&config.env),
-        Object::Environment(_) | Object::Task(_) | Object::Node(_) => None,
+        Object::Environment(_) | Object::Task(_) | Object::Node(_) | Object::Token(_) => None,
     }
 }
 

@@ -4,5 +4,6 @@ pub mod container;
 pub mod engine_args;
 pub mod human;
 pub mod image;
+pub mod server;
 pub mod shim;
 pub mod validate;

@@ -1,0 +1,149 @@
+//! `/v1/cluster`: members and leader; servers join (learner, then voter) and leave through
+//! openraft's joint consensus. Membership changes are cluster-wide admin operations.
+
+use std::collections::BTreeSet;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{BasicNode, ChangeMembers};
+use skiff_api::v1::{ClusterStatus, JoinRequest, Member};
+use skiff_core::objects::Role;
+use skiff_store::NodeId;
+
+use super::auth::Caller;
+use super::body::Body;
+use super::error::{ApiError, ApiResult};
+use super::ApiState;
+use crate::control::Unavailable;
+
+/// `GET /v1/cluster`: as this server sees it (not forwarded).
+pub async fn status(State(api): State<ApiState>, caller: Caller) -> ApiResult<Json<ClusterStatus>> {
+    caller.require(Role::Read, None)?;
+    Ok(Json(cluster_status(&api)))
+}
+
+/// The cluster as `api`'s server sees it.
+pub fn cluster_status(api: &ApiState) -> ClusterStatus {
+    let metrics = api.control.raft().metrics();
+    let m = metrics.borrow().clone();
+    let membership = m.membership_config.membership();
+    let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+    let members = membership
+        .nodes()
+        .map(|(id, node)| Member {
+            id: *id,
+            addr: node.addr.clone(),
+            voter: voters.contains(id),
+            leader: m.current_leader == Some(*id),
+            matched: m
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(id).copied().flatten())
+                .map(|l| l.index),
+        })
+        .collect();
+    ClusterStatus {
+        answered_by: m.id,
+        leader: m.current_leader,
+        term: m.current_term,
+        committed: m.last_log_index.filter(|_| m.current_leader == Some(m.id)),
+        applied: m.last_applied.map(|l| l.index),
+        members,
+    }
+}
+
+fn membership_error(e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> ApiError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => {
+            Unavailable::NotLeader { leader: None }.into()
+        }
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => ApiError::new(
+            StatusCode::CONFLICT,
+            "membership_change_refused",
+            format!("the membership change was refused: {e}; retry when the current change ends"),
+        ),
+        RaftError::Fatal(f) => Unavailable::Stopped(f.to_string()).into(),
+    }
+}
+
+/// `POST /v1/cluster/members`: adds a server as a learner, waits until it has caught up, then
+/// makes it a voter. Idempotent for a server already in the cluster at the same address.
+pub async fn join(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Body(request): Body<JoinRequest>,
+) -> ApiResult<Json<ClusterStatus>> {
+    caller.require(Role::Admin, None)?;
+    if request.id == 0 {
+        return Err(ApiError::invalid("field id: server ids start at 1"));
+    }
+    if request.addr.parse::<std::net::SocketAddr>().is_err() && !request.addr.contains(':') {
+        return Err(ApiError::invalid(format!(
+            "field addr: {:?} is not host:port",
+            request.addr
+        )));
+    }
+    let known = cluster_status(&api)
+        .members
+        .into_iter()
+        .find(|m| m.id == request.id);
+    if let Some(member) = &known {
+        if member.addr != request.addr {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "member_exists",
+                format!(
+                    "server {} is already a member at {}; remove it first (skiff cluster leave {})",
+                    member.id, member.addr, member.id
+                ),
+            ));
+        }
+    }
+    let raft = api.control.raft();
+    if known.is_none() {
+        raft.add_learner(request.id, BasicNode::new(&request.addr), true)
+            .await
+            .map_err(membership_error)?;
+    }
+    if !known.is_some_and(|m| m.voter) {
+        let voters = ChangeMembers::AddVoterIds(BTreeSet::from([request.id]));
+        raft.change_membership(voters, false)
+            .await
+            .map_err(membership_error)?;
+    }
+    Ok(Json(cluster_status(&api)))
+}
+
+/// `DELETE /v1/cluster/members/{id}`: removes a server (voter or learner) from the cluster.
+pub async fn leave(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<NodeId>,
+) -> ApiResult<Json<ClusterStatus>> {
+    caller.require(Role::Admin, None)?;
+    let status = cluster_status(&api);
+    let Some(member) = status.members.iter().find(|m| m.id == id) else {
+        return Err(ApiError::not_found(format!("server {id}")));
+    };
+    let voters = status.members.iter().filter(|m| m.voter).count();
+    if member.voter && voters == 1 {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "last_voter",
+            format!("server {id} is the cluster's only voter; a cluster cannot lose its last one"),
+        ));
+    }
+    let change = if member.voter {
+        ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+    } else {
+        ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+    };
+    api.control
+        .raft()
+        .change_membership(change, false)
+        .await
+        .map_err(membership_error)?;
+    Ok(Json(cluster_status(&api)))
+}

@@ -1,0 +1,153 @@
+//! `/v1/envs/{env}/configs`: small payloads (delivered to containers as files in a later
+//! release). Writes take `If-Match: "<revision>"` (compare-and-swap) or `If-None-Match: *`
+//! (create only); a failed precondition is a 409 `revision_conflict`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap};
+use axum::Json;
+use base64::Engine;
+use skiff_api::v1::{PutPayload, WriteResult};
+use skiff_core::objects::{Config, Role};
+use skiff_core::{Command, Expect, Key, Kind, Object, Record};
+
+use super::auth::Caller;
+use super::body::Body;
+use super::error::{ApiError, ApiResult};
+use super::{name, written, ApiState, List, Params, ReadParams};
+
+/// Labels a config may carry, and how long each may be.
+const MAX_LABELS: usize = 64;
+const MAX_LABEL_LEN: usize = 256;
+
+/// The precondition of a write, from `If-Match` / `If-None-Match`.
+pub fn expectation(headers: &HeaderMap) -> ApiResult<Expect> {
+    if let Some(value) = headers.get(header::IF_NONE_MATCH) {
+        return match value.to_str() {
+            Ok("*") => Ok(Expect::Absent),
+            _ => Err(ApiError::invalid(
+                "If-None-Match takes only *, for create-only writes",
+            )),
+        };
+    }
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(Expect::Any);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    let text = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    text.parse::<u64>()
+        .map(Expect::Revision)
+        .map_err(|_| ApiError::invalid(format!("If-Match must be a revision number, not {text:?}")))
+}
+
+fn key(caller: &Caller, role: Role, env: &str, config: &str) -> ApiResult<Key> {
+    let env = name("environment", env)?;
+    caller.require(role, Some(&env))?;
+    Ok(Key::Config {
+        env,
+        name: name("config name", config)?,
+    })
+}
+
+/// `PUT /v1/envs/{env}/configs/{name}`.
+pub async fn put(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path((env, config)): Path<(String, String)>,
+    headers: HeaderMap,
+    Body(request): Body<PutPayload>,
+) -> ApiResult<Json<WriteResult>> {
+    let key = key(&caller, Role::Deploy, &env, &config)?;
+    let expect = expectation(&headers)?;
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(request.data.as_bytes())
+        .map_err(|e| ApiError::invalid(format!("field data: not base64: {e}")))?;
+    check_labels(&request.labels)?;
+    let Key::Config { env, name } = key else {
+        unreachable!("built above")
+    };
+    let object = Object::Config(Config {
+        env,
+        name,
+        data,
+        labels: request.labels,
+    });
+    let done = api.write(Command::put(object, expect)).await?;
+    Ok(written(done.revision))
+}
+
+fn check_labels(labels: &BTreeMap<String, String>) -> ApiResult<()> {
+    if labels.len() > MAX_LABELS {
+        return Err(ApiError::invalid(format!(
+            "field labels: {} labels, at most {MAX_LABELS}",
+            labels.len()
+        )));
+    }
+    match labels
+        .iter()
+        .find(|(k, v)| k.is_empty() || k.len() > MAX_LABEL_LEN || v.len() > MAX_LABEL_LEN)
+    {
+        Some((k, _)) => Err(ApiError::invalid(format!(
+            "field labels: label {:?} must have a key of 1 to {MAX_LABEL_LEN} bytes and a value \
+             of at most {MAX_LABEL_LEN}",
+            k.chars().take(64).collect::<String>()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `GET /v1/envs/{env}/configs/{name}`.
+pub async fn get(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path((env, config)): Path<(String, String)>,
+    Params(params): Params<ReadParams>,
+) -> ApiResult<Json<Record>> {
+    let key = key(&caller, Role::Read, &env, &config)?;
+    let record = api.read(&params, |state| state.get(&key).cloned()).await?;
+    record.map(Json).ok_or_else(|| ApiError::not_found(&key))
+}
+
+/// `GET /v1/envs/{env}/configs`.
+pub async fn list(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path(env): Path<String>,
+    Params(params): Params<ReadParams>,
+) -> ApiResult<Json<List>> {
+    let env = name("environment", &env)?;
+    caller.require(Role::Read, Some(&env))?;
+    let prefix = format!("{}{env}/", Kind::Config.prefix());
+    let (revision, items) = api
+        .read(&params, |state| {
+            let items = state.list(&prefix).into_iter().cloned().collect();
+            (state.revision(), items)
+        })
+        .await?;
+    Ok(Json(List { revision, items }))
+}
+
+/// `DELETE /v1/envs/{env}/configs/{name}` (with `If-Match` for a conditional delete).
+pub async fn delete(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path((env, config)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Json<WriteResult>> {
+    let key = key(&caller, Role::Deploy, &env, &config)?;
+    let expect = expectation(&headers)?;
+    let done = api
+        .write(Command::Delete {
+            key: key.clone(),
+            expect,
+        })
+        .await?;
+    if !done.existed() {
+        return Err(ApiError::not_found(&key));
+    }
+    Ok(written(done.revision))
+}

@@ -1,0 +1,91 @@
+//! `/v1/envs`: create, list, get and delete environments.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use skiff_api::v1::{CreateEnvironment, WriteResult};
+use skiff_core::objects::{Environment, Quota, Role};
+use skiff_core::{Command, Expect, Key, Kind, Object, Record};
+
+use super::auth::Caller;
+use super::body::Body;
+use super::error::{ApiError, ApiResult};
+use super::{name, written, ApiState, List, Params, ReadParams};
+
+/// `POST /v1/envs`: 201 with the revision; 409 if it exists.
+pub async fn create(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Body(request): Body<CreateEnvironment>,
+) -> ApiResult<(StatusCode, Json<WriteResult>)> {
+    let env = name("environment name", &request.name)?;
+    caller.require(Role::Admin, Some(&env))?;
+    let environment = Environment {
+        name: env,
+        quota: Quota {
+            max_cpus: request.quota.max_cpus,
+            max_memory: request.quota.max_memory,
+            max_tasks: request.quota.max_tasks,
+        },
+        node_selector: request.node_selector,
+    };
+    let command = Command::put(Object::Environment(environment), Expect::Absent);
+    let done = api.write(command).await?;
+    Ok((StatusCode::CREATED, written(done.revision)))
+}
+
+/// `GET /v1/envs`: the environments the caller may see.
+pub async fn list(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Params(params): Params<ReadParams>,
+) -> ApiResult<Json<List>> {
+    let (revision, items) = api
+        .read(&params, |state| {
+            let items: Vec<Record> = state
+                .list(&Kind::Environment.prefix())
+                .into_iter()
+                .filter(|r| matches!(&r.key, Key::Environment { env } if caller.0.sees(env)))
+                .cloned()
+                .collect();
+            (state.revision(), items)
+        })
+        .await?;
+    Ok(Json(List { revision, items }))
+}
+
+/// `GET /v1/envs/{env}`.
+pub async fn get(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path(env): Path<String>,
+    Params(params): Params<ReadParams>,
+) -> ApiResult<Json<Record>> {
+    let env = name("environment", &env)?;
+    caller.require(Role::Read, Some(&env))?;
+    let key = Key::Environment { env };
+    let record = api.read(&params, |state| state.get(&key).cloned()).await?;
+    record.map(Json).ok_or_else(|| ApiError::not_found(&key))
+}
+
+/// `DELETE /v1/envs/{env}`: 409 `not_empty` while apps, secrets or configs live in it.
+pub async fn delete(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path(env): Path<String>,
+) -> ApiResult<Json<WriteResult>> {
+    let env = name("environment", &env)?;
+    caller.require(Role::Admin, Some(&env))?;
+    let key = Key::Environment { env };
+    let done = api
+        .write(Command::Delete {
+            key: key.clone(),
+            expect: Expect::Any,
+        })
+        .await?;
+    // Deleting nothing succeeds in the state machine; the API says 404, as a get would.
+    if !done.existed() {
+        return Err(ApiError::not_found(&key));
+    }
+    Ok(written(done.revision))
+}

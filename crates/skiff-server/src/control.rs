@@ -1,0 +1,176 @@
+//! The handle the API holds on the local member of the control plane: propose a command,
+//! read the state (linearizably or locally), and know who leads.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::{BasicNode, Raft, ServerState};
+use skiff_core::{Command, Response, State};
+use skiff_store::cluster::ClusterConfig;
+use skiff_store::{NodeId, StateMachineStore};
+
+/// How fresh a read must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consistency {
+    /// Reflects every write acknowledged before the read began: the leader confirms it still
+    /// leads (openraft's read index) and waits until it has applied that far.
+    Linearizable,
+    /// Whatever this server has applied, which may lag the leader.
+    Stale,
+}
+
+/// Why the local member cannot serve a write or a linearizable read right now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
+    /// Another member leads (or none is known); the caller should go there or retry.
+    #[error("this server does not lead the cluster{}", match leader {
+        Some((id, addr)) => format!("; server {id} at {addr} does"),
+        None => "; no leader is known yet (an election may be under way)".into(),
+    })]
+    NotLeader {
+        /// The leader, when known: its id and address.
+        leader: Option<(NodeId, String)>,
+    },
+    /// The leader cannot reach a quorum to confirm it still leads.
+    #[error("this server cannot reach a quorum of the cluster: {0}")]
+    NoQuorum(String),
+    /// Raft stopped on this server (shutting down or a fatal storage error).
+    #[error("this server's Raft has stopped: {0}")]
+    Stopped(String),
+    /// The cluster did not answer in time. For a write, it may or may not have been applied:
+    /// read before writing again.
+    #[error("the cluster did not answer within {} s", .0.as_secs())]
+    Timeout(Duration),
+}
+
+/// How long a write waits to be committed and applied before the API gives up on it.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a linearizable read waits for the leader to confirm its leadership.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The local member of the control plane. Cloning is cheap.
+#[derive(Clone)]
+pub struct ControlPlane {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: NodeId,
+    advertise: String,
+    raft: Raft<ClusterConfig>,
+    sm: StateMachineStore<State>,
+}
+
+impl fmt::Debug for ControlPlane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ControlPlane")
+            .field("id", &self.inner.id)
+            .field("advertise", &self.inner.advertise)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ControlPlane {
+    /// Wraps a running Raft member and its state machine.
+    pub fn new(
+        id: NodeId,
+        advertise: String,
+        raft: Raft<ClusterConfig>,
+        sm: StateMachineStore<State>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                id,
+                advertise,
+                raft,
+                sm,
+            }),
+        }
+    }
+
+    /// This server's Raft id.
+    pub fn id(&self) -> NodeId {
+        self.inner.id
+    }
+
+    /// The address other members and clients reach this server at.
+    pub fn advertise(&self) -> &str {
+        &self.inner.advertise
+    }
+
+    /// The Raft member, for membership changes and metrics.
+    pub fn raft(&self) -> &Raft<ClusterConfig> {
+        &self.inner.raft
+    }
+
+    /// Whether this server leads, as far as it knows.
+    pub fn is_leader(&self) -> bool {
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow();
+        m.state == ServerState::Leader && m.current_leader == Some(self.inner.id)
+    }
+
+    /// The leader this server knows of: its id and address.
+    pub fn leader(&self) -> Option<(NodeId, String)> {
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow();
+        let id = m.current_leader?;
+        let node: &BasicNode = m.membership_config.membership().get_node(&id)?;
+        Some((id, node.addr.clone()))
+    }
+
+    /// Proposes `command` through Raft on this server (which must lead) and returns what the
+    /// state machine answered once the entry is committed and applied.
+    pub async fn propose(&self, command: Command) -> Result<Response, Unavailable> {
+        let written = tokio::time::timeout(WRITE_TIMEOUT, self.inner.raft.client_write(command))
+            .await
+            .map_err(|_| Unavailable::Timeout(WRITE_TIMEOUT))?;
+        match written {
+            Ok(written) => Ok(written
+                .data
+                .expect("a normal entry carries its command and gets an answer")),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
+                Err(self.not_leader())
+            }
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+                unreachable!("a normal write is not a membership change: {e}")
+            }
+            Err(RaftError::Fatal(fatal)) => Err(Unavailable::Stopped(fatal.to_string())),
+        }
+    }
+
+    /// Runs `read` on the state, after making sure it is fresh enough.
+    pub async fn read<R>(
+        &self,
+        consistency: Consistency,
+        read: impl FnOnce(&State) -> R,
+    ) -> Result<R, Unavailable> {
+        if consistency == Consistency::Linearizable {
+            let confirmed =
+                tokio::time::timeout(READ_TIMEOUT, self.inner.raft.ensure_linearizable())
+                    .await
+                    .map_err(|_| Unavailable::Timeout(READ_TIMEOUT))?;
+            match confirmed {
+                Ok(_) => {}
+                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => {
+                    return Err(self.not_leader())
+                }
+                Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e))) => {
+                    return Err(Unavailable::NoQuorum(e.to_string()))
+                }
+                Err(RaftError::Fatal(fatal)) => {
+                    return Err(Unavailable::Stopped(fatal.to_string()))
+                }
+            }
+        }
+        Ok(self.inner.sm.read(read).await)
+    }
+
+    fn not_leader(&self) -> Unavailable {
+        Unavailable::NotLeader {
+            leader: self.leader().filter(|(id, _)| *id != self.inner.id),
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! One running server: its Raft member on sled, its port (HTTP API and Raft gRPC on the same
+//! listener), and how it enters the cluster (bootstrap, join, or resume).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use openraft::{BasicNode, Raft};
+use skiff_api::v1::JoinRequest;
+use skiff_core::objects::{Role, Token, TokenScope};
+use skiff_core::{Command, Expect, Name, Object, Response, State};
+use skiff_proto::raft::raft_server::RaftServer;
+use skiff_store::{NodeId, Store};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::server::NamedService;
+
+use crate::api::auth::TokenString;
+use crate::api::{self, ApiState};
+use crate::config::{ServerConfig, Start};
+use crate::control::ControlPlane;
+use crate::raft_network::{GrpcNetwork, RaftGrpc};
+
+/// The file in the data directory that holds the bootstrap admin token (mode 0600).
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+/// The id of the bootstrap admin token.
+pub const ADMIN_TOKEN_ID: &str = "admin";
+/// How long a joining server keeps asking the cluster to add it.
+pub const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The data directory or a file in it.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The listen address.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The address to advertise cannot be derived.
+    #[error("listening on {0} (a wildcard address): pass --advertise HOST:PORT, the address other servers reach this one at")]
+    NoAdvertise(SocketAddr),
+    /// The Raft storage.
+    #[error(transparent)]
+    Store(#[from] skiff_store::StoreError),
+    /// Raft's configuration.
+    #[error("invalid Raft timing: {0}")]
+    RaftConfig(#[from] Box<openraft::ConfigError>),
+    /// Raft itself.
+    #[error("Raft: {0}")]
+    Raft(String),
+    /// Bootstrapping the cluster.
+    #[error("cannot bootstrap the cluster: {0}")]
+    Bootstrap(String),
+    /// Joining the cluster.
+    #[error("cannot join the cluster at {addr}: {message}")]
+    Join {
+        /// The member asked.
+        addr: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    control: ControlPlane,
+    addr: SocketAddr,
+    admin_token: Option<String>,
+    stop: Option<oneshot::Sender<()>>,
+    serving: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Starts a server: opens (or creates) its data, starts Raft, listens, and bootstraps or
+    /// joins a cluster as `config.start` says. Returns once it serves, and — for a bootstrap —
+    /// once the admin token is stored, or — for a join — once the cluster has made it a voter.
+    pub async fn start(config: ServerConfig) -> Result<Self, ServerError> {
+        create_private_dir(&config.data_dir)?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let advertise = match &config.advertise {
+            Some(a) => a.clone(),
+            None if addr.ip().is_unspecified() => return Err(ServerError::NoAdvertise(addr)),
+            None => addr.to_string(),
+        };
+        let (log, sm) = Store::open::<State>(config.data_dir.join("raft"))?;
+        let raft_config = config.raft.openraft_config()?;
+        let raft = Raft::new(
+            config.id,
+            raft_config,
+            GrpcNetwork::new(config.id),
+            log,
+            sm.clone(),
+        )
+        .await
+        .map_err(|e| ServerError::Raft(e.to_string()))?;
+        let control = ControlPlane::new(config.id, advertise.clone(), raft.clone(), sm);
+
+        // gRPC requests are HTTP/2 POSTs to /{package}.{Service}/{Method}: the Raft service
+        // shares the port with the API under its own path prefix.
+        let grpc = RaftGrpc::new(raft.clone()).into_server();
+        let grpc_path = format!(
+            "/{}/{{*method}}",
+            <RaftServer<RaftGrpc<State>> as NamedService>::NAME
+        );
+        let app = api::router(ApiState::new(control.clone(), config.body_limit))
+            .route_service(&grpc_path, grpc);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serving = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        let mut server = Server {
+            control,
+            addr,
+            admin_token: None,
+            stop: Some(stop),
+            serving,
+        };
+        let initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|e| ServerError::Raft(e.to_string()))?;
+        match (&config.start, initialized) {
+            (_, true) | (Start::Wait, false) => {}
+            (Start::Bootstrap, false) => {
+                server.admin_token = Some(bootstrap(&server.control, &config.data_dir).await?);
+            }
+            (Start::Join { addr, token }, false) => {
+                join(config.id, &advertise, addr, token).await?;
+            }
+        }
+        Ok(server)
+    }
+
+    /// The local member of the control plane.
+    pub fn control(&self) -> &ControlPlane {
+        &self.control
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The admin token this start created (a bootstrap only), to show once.
+    pub fn new_admin_token(&self) -> Option<&str> {
+        self.admin_token.as_deref()
+    }
+
+    /// Stops serving and shuts Raft down.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let served = tokio::time::timeout(Duration::from_secs(5), &mut self.serving).await;
+        if served.is_err() {
+            // Open long-lived streams (watches) hold graceful shutdown; cut them.
+            self.serving.abort();
+        }
+        self.control
+            .raft()
+            .shutdown()
+            .await
+            .map_err(|e| ServerError::Raft(e.to_string()))
+    }
+}
+
+fn create_private_dir(path: &Path) -> Result<(), ServerError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| ServerError::Io {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Initializes a one-member cluster, writes the admin token file and stores the token.
+async fn bootstrap(control: &ControlPlane, data_dir: &Path) -> Result<String, ServerError> {
+    let admin = Name::new(ADMIN_TOKEN_ID).expect("a valid name");
+    let token = TokenString::generate(admin.clone())
+        .map_err(|e| ServerError::Bootstrap(format!("no randomness: {e}")))?;
+    let members = BTreeMap::from([(control.id(), BasicNode::new(control.advertise()))]);
+    control
+        .raft()
+        .initialize(members)
+        .await
+        .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
+    write_token_file(&data_dir.join(ADMIN_TOKEN_FILE), &token.to_string())?;
+    let object = Object::Token(Token {
+        id: admin,
+        role: Role::Admin,
+        scope: TokenScope::All,
+        secret_sha256: token.secret_sha256(),
+        description: "bootstrap admin token".into(),
+        created_at: api::now(),
+    });
+    let command = Command::put(object, Expect::Absent);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match control.propose(command.clone()).await {
+            Ok(Response::Ok { .. }) => return Ok(token.to_string()),
+            Ok(other) => {
+                return Err(ServerError::Bootstrap(format!(
+                    "storing the token: {other:?}"
+                )))
+            }
+            Err(e) if tokio::time::Instant::now() > deadline => {
+                return Err(ServerError::Bootstrap(format!("storing the token: {e}")))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+fn write_token_file(path: &Path, token: &str) -> Result<(), ServerError> {
+    let io = |source| ServerError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    file.write_all(format!("{token}\n").as_bytes())
+        .map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+/// Asks the cluster at `addr` to add this server, until it answers or [`JOIN_TIMEOUT`] passes.
+async fn join(id: NodeId, advertise: &str, addr: &str, token: &str) -> Result<(), ServerError> {
+    let client = crate::api::forward::client();
+    let url = format!("http://{addr}/v1/cluster/members");
+    let request = JoinRequest {
+        id,
+        addr: advertise.to_owned(),
+    };
+    let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
+    let failed = |message: String| ServerError::Join {
+        addr: addr.to_owned(),
+        message,
+    };
+    loop {
+        let sent = client
+            .post(&url)
+            .bearer_auth(token)
+            .json(&request)
+            .send()
+            .await;
+        let retry = match sent {
+            Ok(answer) if answer.status().is_success() => return Ok(()),
+            Ok(answer) if answer.status().is_server_error() || answer.status() == 409 => {
+                format!(
+                    "{}: {}",
+                    answer.status(),
+                    answer.text().await.unwrap_or_default()
+                )
+            }
+            Ok(answer) => {
+                let status = answer.status();
+                return Err(failed(format!(
+                    "{status}: {}",
+                    answer.text().await.unwrap_or_default()
+                )));
+            }
+            Err(e) => e.to_string(),
+        };
+        if tokio::time::Instant::now() > deadline {
+            return Err(failed(format!(
+                "gave up after {} s: {retry}",
+                JOIN_TIMEOUT.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
