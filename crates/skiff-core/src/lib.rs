@@ -6,6 +6,7 @@
 //! applies the same log reaches the same state.
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod objects;
 pub mod plan;
 pub mod state;

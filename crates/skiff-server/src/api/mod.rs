@@ -22,9 +22,9 @@ use axum::http::request::Parts;
 use axum::routing::{delete, get, post};
 use axum::{middleware, Json, Router};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use skiff_core::objects::Timestamp;
-use skiff_core::{Command, Name, Record, Response, State};
+use skiff_core::{Command, Name, Response, State};
 
 use self::error::{ApiError, ApiResult};
 use crate::control::{Consistency, ControlPlane};
@@ -126,14 +126,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     }
 }
 
-/// A list answer: the records and the revision the state was at, to watch from.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct List {
-    /// The state's revision when listed.
-    pub revision: u64,
-    /// The records, in key order.
-    pub items: Vec<Record>,
-}
+pub use skiff_core::api::List;
 
 /// Parses a name from a path segment or body field, naming `what` in the error.
 pub fn name(what: &str, text: &str) -> ApiResult<Name> {
