@@ -40,6 +40,12 @@ pub enum Start {
         /// An admin token of that cluster.
         token: String,
     },
+    /// Start a new one-member cluster (as [`Start::Bootstrap`]) holding the objects of a backup
+    /// (`GET /v1/cluster/snapshot`, `skiff cluster backup`).
+    Restore {
+        /// The backup file.
+        backup: PathBuf,
+    },
     /// Wait to be added by an operator (`skiff cluster join`), or resume.
     Wait,
 }

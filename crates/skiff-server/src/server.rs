@@ -11,7 +11,7 @@ use std::time::Duration;
 use openraft::{BasicNode, Raft};
 use skiff_api::v1::JoinRequest;
 use skiff_core::objects::{Role, Token, TokenScope};
-use skiff_core::{Command, Expect, Name, Object, Response, State};
+use skiff_core::{Command, Expect, Key, Name, Object, Response, State};
 use skiff_proto::raft::raft_server::RaftServer;
 use skiff_store::{NodeId, Store};
 use tokio::net::TcpListener;
@@ -66,6 +66,14 @@ pub enum ServerError {
     /// Bootstrapping the cluster.
     #[error("cannot bootstrap the cluster: {0}")]
     Bootstrap(String),
+    /// Restoring a backup.
+    #[error("cannot restore {path}: {message}")]
+    Restore {
+        /// The backup file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// Joining the cluster.
     #[error("cannot join the cluster at {addr}: {message}")]
     Join {
@@ -91,6 +99,13 @@ impl Server {
     /// joins a cluster as `config.start` says. Returns once it serves, and — for a bootstrap —
     /// once the admin token is stored, or — for a join — once the cluster has made it a voter.
     pub async fn start(config: ServerConfig) -> Result<Self, ServerError> {
+        // A backup is read and checked before anything is created, so a bad one leaves nothing.
+        let backup = match &config.start {
+            Start::Restore { backup } if !config.data_dir.join("raft").exists() => {
+                Some(read_backup(backup)?)
+            }
+            _ => None,
+        };
         create_private_dir(&config.data_dir)?;
         let listener =
             TcpListener::bind(config.listen)
@@ -155,6 +170,21 @@ impl Server {
             (_, true) | (Start::Wait, false) => {}
             (Start::Bootstrap, false) => {
                 server.admin_token = Some(bootstrap(&server.control, &config.data_dir).await?);
+            }
+            (Start::Restore { backup: path }, false) => {
+                server.admin_token = Some(bootstrap(&server.control, &config.data_dir).await?);
+                let backup = backup.expect("read above for an uninitialized server");
+                if let Err(message) = restore(&server.control, &backup).await {
+                    // The cluster was created by this start: take it away again rather than
+                    // leave a half-restored one behind.
+                    let _ = server.shutdown().await;
+                    let _ = std::fs::remove_dir_all(config.data_dir.join("raft"));
+                    let _ = std::fs::remove_file(config.data_dir.join(ADMIN_TOKEN_FILE));
+                    return Err(ServerError::Restore {
+                        path: path.clone(),
+                        message,
+                    });
+                }
             }
             (Start::Join { addr, token }, false) => {
                 join(config.id, &advertise, addr, token).await?;
@@ -243,6 +273,31 @@ async fn bootstrap(control: &ControlPlane, data_dir: &Path) -> Result<String, Se
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
+}
+
+fn read_backup(path: &Path) -> Result<State, ServerError> {
+    let bytes = std::fs::read(path).map_err(|source| ServerError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    State::from_snapshot(&bytes).map_err(|e| ServerError::Restore {
+        path: path.to_owned(),
+        message: format!("not a valid backup: {e}"),
+    })
+}
+
+/// Writes the objects of `backup` into the new cluster (its admin token is the new one's).
+async fn restore(control: &ControlPlane, backup: &State) -> Result<(), String> {
+    let skip = [Key::Token {
+        id: Name::new(ADMIN_TOKEN_ID).expect("a valid name"),
+    }];
+    for command in skiff_core::plan::restore(backup, &skip) {
+        match control.propose(command).await.map_err(|e| e.to_string())? {
+            Response::Ok { .. } => {}
+            refused => return Err(format!("the new cluster refused the backup: {refused:?}")),
+        }
+    }
+    Ok(())
 }
 
 fn write_token_file(path: &Path, token: &str) -> Result<(), ServerError> {

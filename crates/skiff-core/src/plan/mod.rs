@@ -10,11 +10,13 @@ mod apply_app;
 mod delete_app;
 mod diff;
 mod error;
+mod restore;
 
 pub use apply_app::{apply_app, AppPlan};
 pub use delete_app::delete_app;
 pub use diff::{AppDiff, ChangeKind, FieldChange, ObjectDiff};
 pub use error::{PlanError, QuotaExcess};
+pub use restore::{restore, RESTORE_BATCH};
 
 #[cfg(test)]
 mod tests;

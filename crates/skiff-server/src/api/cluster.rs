@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::Json;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, ChangeMembers};
@@ -15,7 +15,7 @@ use skiff_store::NodeId;
 use super::auth::Caller;
 use super::body::Body;
 use super::error::{ApiError, ApiResult};
-use super::ApiState;
+use super::{ApiState, ReadParams};
 use crate::control::Unavailable;
 
 /// `GET /v1/cluster`: as this server sees it (not forwarded).
@@ -146,4 +146,29 @@ pub async fn leave(
         .await
         .map_err(membership_error)?;
     Ok(Json(cluster_status(&api)))
+}
+
+/// `GET /v1/cluster/snapshot`: a consistent backup of every object (the state machine's
+/// snapshot format, `application/octet-stream`), for `skiff server --restore`. The revision it
+/// was taken at is in the `X-Skiff-Revision` header.
+pub async fn snapshot(
+    State(api): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<([(HeaderName, HeaderValue); 2], Vec<u8>)> {
+    caller.require(Role::Admin, None)?;
+    let params = ReadParams::default();
+    let (revision, bytes) = api
+        .read(&params, |state| (state.revision(), state.to_snapshot()))
+        .await?;
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        ),
+        (
+            HeaderName::from_static("x-skiff-revision"),
+            HeaderValue::from(revision),
+        ),
+    ];
+    Ok((headers, bytes))
 }

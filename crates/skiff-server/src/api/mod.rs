@@ -157,6 +157,7 @@ pub fn router(api: ApiState) -> Router {
         .route("/v1/tokens/{id}", delete(tokens::delete))
         .route("/v1/cluster", get(cluster::status))
         .route("/v1/cluster/members", post(cluster::join))
+        .route("/v1/cluster/snapshot", get(cluster::snapshot))
         .route("/v1/cluster/members/{id}", delete(cluster::leave))
         .layer(middleware::from_fn_with_state(
             api.control.clone(),

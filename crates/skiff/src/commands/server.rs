@@ -25,6 +25,10 @@ pub struct Args {
     /// Start a new one-member cluster (and print its admin token once).
     #[arg(long, conflicts_with = "join")]
     bootstrap: bool,
+    /// Start a new one-member cluster holding the objects of this backup
+    /// (`skiff cluster backup`); ignored when the data directory already holds a cluster.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["join", "bootstrap"])]
+    restore: Option<PathBuf>,
     /// Join the cluster a member of which listens at ADDR (needs an admin token).
     #[arg(long, value_name = "ADDR")]
     join: Option<String>,
@@ -50,6 +54,9 @@ pub struct Args {
 /// Runs `skiff server`.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let start = match (&args.join, args.bootstrap) {
+        _ if args.restore.is_some() => Start::Restore {
+            backup: args.restore.clone().expect("checked"),
+        },
         (Some(addr), _) => Start::Join {
             addr: addr.clone(),
             token: args

@@ -3,6 +3,7 @@
 
 mod apply_app;
 mod delete_app;
+mod restore;
 
 use std::collections::BTreeMap;
 
