@@ -16,4 +16,4 @@ mod server;
 
 pub use config::{RaftTuning, ServerConfig, Start, DEFAULT_BODY_LIMIT};
 pub use control::{Consistency, ControlPlane, Unavailable};
-pub use server::{Server, ServerError, ADMIN_TOKEN_FILE, ADMIN_TOKEN_ID};
+pub use server::{Server, ServerError, ADMIN_TOKEN_FILE, ADMIN_TOKEN_ID, CLUSTER_SECRET_FILE};

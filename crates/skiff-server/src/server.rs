@@ -23,10 +23,12 @@ use crate::api::auth::TokenString;
 use crate::api::{self, ApiState};
 use crate::config::{ServerConfig, Start};
 use crate::control::ControlPlane;
-use crate::raft_network::{GrpcNetwork, RaftGrpc};
+use crate::raft_network::{ClusterSecret, GrpcNetwork, RaftGrpc};
 
 /// The file in the data directory that holds the bootstrap admin token (mode 0600).
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+/// The file in the data directory that holds the cluster secret Raft RPCs carry (mode 0600).
+pub const CLUSTER_SECRET_FILE: &str = "cluster.secret";
 /// The id of the bootstrap admin token.
 pub const ADMIN_TOKEN_ID: &str = "admin";
 /// How long a joining server keeps asking the cluster to add it.
@@ -127,20 +129,23 @@ impl Server {
         };
         let (log, sm) = Store::open::<State>(config.data_dir.join("raft"))?;
         let raft_config = config.raft.openraft_config()?;
-        let raft = Raft::new(
-            config.id,
-            raft_config,
-            GrpcNetwork::new(config.id),
-            log,
-            sm.clone(),
-        )
-        .await
-        .map_err(|e| ServerError::Raft(e.to_string()))?;
+        let secret_file = config.data_dir.join(CLUSTER_SECRET_FILE);
+        let secret =
+            ClusterSecret::load(secret_file.clone()).map_err(|source| ServerError::Io {
+                path: secret_file,
+                source,
+            })?;
+        let network = GrpcNetwork::new(config.id).with_secret(secret.clone());
+        let raft = Raft::new(config.id, raft_config, network, log, sm.clone())
+            .await
+            .map_err(|e| ServerError::Raft(e.to_string()))?;
         let control = ControlPlane::new(config.id, advertise.clone(), raft.clone(), sm);
 
         // gRPC requests are HTTP/2 POSTs to /{package}.{Service}/{Method}: the Raft service
         // shares the port with the API under its own path prefix.
-        let grpc = RaftGrpc::new(raft.clone()).into_server();
+        let grpc = RaftGrpc::new(raft.clone())
+            .with_secret(secret.clone())
+            .into_server();
         let grpc_path = format!(
             "/{}/{{*method}}",
             <RaftServer<RaftGrpc<State>> as NamedService>::NAME
@@ -169,10 +174,12 @@ impl Server {
         match (&config.start, initialized) {
             (_, true) | (Start::Wait, false) => {}
             (Start::Bootstrap, false) => {
-                server.admin_token = Some(bootstrap(&server.control, &config.data_dir).await?);
+                server.admin_token =
+                    Some(bootstrap(&server.control, &secret, &config.data_dir).await?);
             }
             (Start::Restore { backup: path }, false) => {
-                server.admin_token = Some(bootstrap(&server.control, &config.data_dir).await?);
+                server.admin_token =
+                    Some(bootstrap(&server.control, &secret, &config.data_dir).await?);
                 let backup = backup.expect("read above for an uninitialized server");
                 if let Err(message) = restore(&server.control, &backup).await {
                     // The cluster was created by this start: take it away again rather than
@@ -180,6 +187,7 @@ impl Server {
                     let _ = server.shutdown().await;
                     let _ = std::fs::remove_dir_all(config.data_dir.join("raft"));
                     let _ = std::fs::remove_file(config.data_dir.join(ADMIN_TOKEN_FILE));
+                    let _ = std::fs::remove_file(config.data_dir.join(CLUSTER_SECRET_FILE));
                     return Err(ServerError::Restore {
                         path: path.clone(),
                         message,
@@ -237,8 +245,19 @@ fn create_private_dir(path: &Path) -> Result<(), ServerError> {
         })
 }
 
-/// Initializes a one-member cluster, writes the admin token file and stores the token.
-async fn bootstrap(control: &ControlPlane, data_dir: &Path) -> Result<String, ServerError> {
+/// Initializes a one-member cluster with a new cluster secret, writes the admin token file
+/// and stores the token.
+async fn bootstrap(
+    control: &ControlPlane,
+    secret: &ClusterSecret,
+    data_dir: &Path,
+) -> Result<String, ServerError> {
+    if secret.current().is_none() {
+        secret.generate().map_err(|source| ServerError::Io {
+            path: data_dir.join(CLUSTER_SECRET_FILE),
+            source,
+        })?;
+    }
     let admin = Name::new(ADMIN_TOKEN_ID).expect("a valid name");
     let token = TokenString::generate(admin.clone())
         .map_err(|e| ServerError::Bootstrap(format!("no randomness: {e}")))?;

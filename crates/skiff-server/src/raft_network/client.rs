@@ -24,6 +24,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::Code;
 
 use super::codec::{decode, encode};
+use super::ClusterSecret;
 
 type RpcResult<T, E = openraft::error::Infallible> =
     Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
@@ -77,6 +78,7 @@ pub enum RaftNetworkError {
 pub struct GrpcNetwork {
     id: NodeId,
     connect_timeout: Duration,
+    secret: ClusterSecret,
 }
 
 impl GrpcNetwork {
@@ -85,7 +87,14 @@ impl GrpcNetwork {
         Self {
             id,
             connect_timeout: Duration::from_secs(1),
+            secret: ClusterSecret::disabled(),
         }
+    }
+
+    /// Signs every RPC with the cluster secret (once known).
+    pub fn with_secret(mut self, secret: ClusterSecret) -> Self {
+        self.secret = secret;
+        self
     }
 
     /// Sets how long a connection attempt to a member may take.
@@ -99,7 +108,9 @@ impl<S: StateMachine> RaftNetworkFactory<TypeConfig<S>> for GrpcNetwork {
     type Network = GrpcPeer;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> GrpcPeer {
-        GrpcPeer::new(self.id, target, node.clone(), self.connect_timeout)
+        let mut peer = GrpcPeer::new(self.id, target, node.clone(), self.connect_timeout);
+        peer.secret = self.secret.clone();
+        peer
     }
 }
 
@@ -111,6 +122,7 @@ pub struct GrpcPeer {
     target: NodeId,
     node: BasicNode,
     client: Result<RaftClient<Channel>, RaftNetworkError>,
+    secret: ClusterSecret,
 }
 
 impl GrpcPeer {
@@ -135,6 +147,7 @@ impl GrpcPeer {
             target,
             node,
             client,
+            secret: ClusterSecret::disabled(),
         }
     }
 
@@ -217,7 +230,11 @@ impl GrpcPeer {
             status,
         };
         match code {
-            Code::Unavailable => RPCError::Unreachable(Unreachable::new(&error)),
+            // A member that refuses our secret will go on refusing it: back off as for one that
+            // cannot be reached.
+            Code::Unavailable | Code::Unauthenticated => {
+                RPCError::Unreachable(Unreachable::new(&error))
+            }
             Code::DeadlineExceeded => self.timeout(action, ttl),
             _ => RPCError::Network(NetworkError::new(&error)),
         }
@@ -225,9 +242,10 @@ impl GrpcPeer {
 }
 
 /// A request with the deadline the target's server should enforce too.
-fn request<T>(message: T, ttl: Duration) -> tonic::Request<T> {
+fn request<T>(message: T, ttl: Duration, secret: &ClusterSecret) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.set_timeout(ttl);
+    secret.sign(&mut request);
     request
 }
 
@@ -238,12 +256,13 @@ impl<S: StateMachine> RaftNetwork<TypeConfig<S>> for GrpcPeer {
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
         let json = encode(&rpc);
+        let secret = self.secret.clone();
         self.call(
             RPCTypes::AppendEntries,
             &option,
             |mut client, ttl| async move {
                 client
-                    .append_entries(request(JsonRequest { json }, ttl))
+                    .append_entries(request(JsonRequest { json }, ttl, &secret))
                     .await
             },
         )
@@ -262,10 +281,15 @@ impl<S: StateMachine> RaftNetwork<TypeConfig<S>> for GrpcPeer {
             data: rpc.data,
             done: rpc.done,
         };
+        let secret = self.secret.clone();
         self.call(
             RPCTypes::InstallSnapshot,
             &option,
-            |mut client, ttl| async move { client.install_snapshot(request(chunk, ttl)).await },
+            |mut client, ttl| async move {
+                client
+                    .install_snapshot(request(chunk, ttl, &secret))
+                    .await
+            },
         )
         .await
     }
@@ -276,8 +300,11 @@ impl<S: StateMachine> RaftNetwork<TypeConfig<S>> for GrpcPeer {
         option: RPCOption,
     ) -> RpcResult<VoteResponse<NodeId>> {
         let json = encode(&rpc);
+        let secret = self.secret.clone();
         self.call(RPCTypes::Vote, &option, |mut client, ttl| async move {
-            client.vote(request(JsonRequest { json }, ttl)).await
+            client
+                .vote(request(JsonRequest { json }, ttl, &secret))
+                .await
         })
         .await
     }

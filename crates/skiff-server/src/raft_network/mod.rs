@@ -14,7 +14,9 @@
 
 mod client;
 mod codec;
+mod secret;
 mod service;
 
 pub use client::{GrpcNetwork, GrpcPeer, RaftNetworkError};
+pub use secret::{ClusterSecret, SECRET_HEADER};
 pub use service::{serve, RaftGrpc};

@@ -17,10 +17,12 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use super::codec::{decode, encode};
+use super::ClusterSecret;
 
 /// The gRPC service of `raft.proto` in front of a local `openraft::Raft`.
 pub struct RaftGrpc<S: StateMachine> {
     raft: Raft<TypeConfig<S>>,
+    secret: ClusterSecret,
 }
 
 impl<S: StateMachine> fmt::Debug for RaftGrpc<S> {
@@ -32,7 +34,16 @@ impl<S: StateMachine> fmt::Debug for RaftGrpc<S> {
 impl<S: StateMachine> RaftGrpc<S> {
     /// The service for `raft`.
     pub fn new(raft: Raft<TypeConfig<S>>) -> Self {
-        Self { raft }
+        Self {
+            raft,
+            secret: ClusterSecret::disabled(),
+        }
+    }
+
+    /// Admits only RPCs that carry the cluster secret.
+    pub fn with_secret(mut self, secret: ClusterSecret) -> Self {
+        self.secret = secret;
+        self
     }
 
     /// The tonic server for this service, accepting messages up to
@@ -91,11 +102,13 @@ impl<S: StateMachine> RaftRpc for RaftGrpc<S> {
         &self,
         request: Request<JsonRequest>,
     ) -> Result<Response<JsonReply>, Status> {
+        self.secret.admit(&request)?;
         let rpc = parse("AppendEntries request", &request.into_inner().json)?;
         reply(self.raft.append_entries(rpc).await)
     }
 
     async fn vote(&self, request: Request<JsonRequest>) -> Result<Response<JsonReply>, Status> {
+        self.secret.admit(&request)?;
         let rpc = parse("Vote request", &request.into_inner().json)?;
         reply(self.raft.vote(rpc).await)
     }
@@ -104,6 +117,7 @@ impl<S: StateMachine> RaftRpc for RaftGrpc<S> {
         &self,
         request: Request<SnapshotChunk>,
     ) -> Result<Response<JsonReply>, Status> {
+        self.secret.admit(&request)?;
         let chunk = request.into_inner();
         let rpc = InstallSnapshotRequest {
             vote: parse("snapshot's vote", &chunk.vote)?,
