@@ -3,7 +3,7 @@
 # it only calls apt-get when a package is missing.
 set -euo pipefail
 
-packages=(build-essential pkg-config libseccomp-dev busybox-static runc iproute2 ca-certificates docker-registry skopeo)
+packages=(build-essential pkg-config libseccomp-dev busybox-static runc iproute2 ca-certificates docker-registry skopeo etcd-server etcd-client)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -13,11 +13,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# The tests start their own docker-registry on 127.0.0.1; the package's system service (which
-# would listen on every interface) is not wanted.
-if command -v systemctl >/dev/null && systemctl is-enabled --quiet docker-registry 2>/dev/null; then
-  systemctl disable --now docker-registry >/dev/null 2>&1 || true
-fi
+# The tests start their own docker-registry, and the control-plane benchmarks their own etcd
+# members, on 127.0.0.1; the packages' system services (the registry would listen on every
+# interface, etcd would hold port 2379) are not wanted.
+for service in docker-registry etcd; do
+  if command -v systemctl >/dev/null && systemctl is-enabled --quiet "$service" 2>/dev/null; then
+    systemctl disable --now "$service" >/dev/null 2>&1 || true
+  fi
+done
 
 export PATH="$HOME/.cargo/bin:$PATH"
 if ! command -v cargo >/dev/null; then
