@@ -4,6 +4,7 @@ pub mod container;
 pub mod engine_args;
 pub mod human;
 pub mod image;
+pub mod manifest;
 pub mod server;
 pub mod shim;
 pub mod validate;
