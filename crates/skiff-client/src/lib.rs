@@ -41,6 +41,7 @@ use std::time::Duration;
 pub use error::{Error, Problem};
 pub use events::EventStream;
 pub use nodes::TaskFilter;
+pub use reqwest::StatusCode;
 pub use skiff_core::Expect;
 use transport::Server;
 

@@ -305,7 +305,7 @@ fn describe(e: &reqwest::Error) -> String {
     while let Some(next) = source.source() {
         source = next;
     }
-    format!("{what} ({source})")
+    format!("{what}: {source}")
 }
 
 /// The error of an answer with an error `status`: its [`ErrorBody`], or one made up from the
