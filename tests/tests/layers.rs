@@ -138,3 +138,25 @@ fn every_crate_uses_the_workspace_lints() {
         );
     }
 }
+
+#[test]
+fn the_client_speaks_only_the_api() {
+    assert!(
+        dependencies("skiff-client").is_some(),
+        "skiff-client is missing"
+    );
+    assert_none_of(
+        "skiff-client",
+        &[
+            "skiff-server",
+            "skiff-store",
+            "skiff-proto",
+            "skiff-engine",
+            "openraft",
+            "sled",
+            "tonic",
+        ],
+        "the client reaches the control plane over HTTP and shares only its wire types \
+         (skiff-api, skiff-core)",
+    );
+}

@@ -26,6 +26,18 @@ struct Cli {
 enum Command {
     /// Check compose files and show the app they describe, without applying it.
     Validate(commands::validate::Args),
+    /// Apply compose files to an environment of the cluster (or show what would change).
+    Apply(commands::apply::Args),
+    /// List environments, apps, services, tasks or nodes.
+    Get(commands::get::Args),
+    /// Remove an app, its services and their tasks.
+    Rm(commands::rm::Args),
+    /// Create and remove environments.
+    Env(commands::env::Args),
+    /// Create, list and revoke API tokens.
+    Token(commands::token::Args),
+    /// Show the control plane's servers; add and remove them.
+    Cluster(commands::cluster::Args),
     /// Manage the images of the local engine: load, pull, list, inspect, remove, prune.
     Image(commands::image::Args),
     /// Run and manage containers on the local engine.
@@ -41,6 +53,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Validate(args) => commands::validate::run(args),
+        Command::Apply(args) => commands::apply::run(args),
+        Command::Get(args) => commands::get::run(args),
+        Command::Rm(args) => commands::rm::run(args),
+        Command::Env(args) => commands::env::run(args),
+        Command::Token(args) => commands::token::run(args),
+        Command::Cluster(args) => commands::cluster::run(args),
         Command::Image(args) => commands::image::run(args),
         Command::Container(args) => commands::container::run(args),
         Command::Shim(args) => commands::shim::run(args),

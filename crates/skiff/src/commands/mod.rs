@@ -1,9 +1,18 @@
 //! One module per subcommand, each thin over a library.
 
+pub mod apply;
+pub mod cluster;
 pub mod container;
 pub mod engine_args;
+pub mod env;
+pub mod get;
 pub mod human;
 pub mod image;
+pub mod listing;
+pub mod manifest;
+pub mod remote;
+pub mod rm;
 pub mod server;
 pub mod shim;
+pub mod token;
 pub mod validate;
