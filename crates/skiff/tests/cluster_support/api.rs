@@ -25,7 +25,9 @@ pub enum Reply {
         /// The whole body, for messages.
         body: String,
     },
-    /// No answer: the connection failed, was cut, or the call timed out.
+    /// The connection was refused or could not be made: the request was never sent.
+    Refused(String),
+    /// No answer: the connection was cut after the request was sent, or the call timed out.
     NoAnswer(String),
 }
 
@@ -43,6 +45,7 @@ impl Reply {
     /// answer at all).
     pub fn surely_not_applied(&self) -> bool {
         match self {
+            Reply::Refused(_) => true,
             Reply::Ok(_) | Reply::NoAnswer(_) => false,
             Reply::Error { status, code, .. } => match *status {
                 503 => matches!(
@@ -112,6 +115,7 @@ impl Api {
     async fn call(&self, request: reqwest::RequestBuilder) -> Reply {
         let answer = match request.bearer_auth(&self.token).send().await {
             Ok(answer) => answer,
+            Err(e) if e.is_connect() => return Reply::Refused(format!("{e:?}")),
             Err(e) => return Reply::NoAnswer(format!("{e:?}")),
         };
         let status = answer.status().as_u16();
