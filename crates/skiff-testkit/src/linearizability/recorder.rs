@@ -8,7 +8,7 @@ use super::history::{ClientId, History, Op, OpResult, Operation, Outcome};
 /// Records operations as clients issue them; clone-free, share it by reference or in an `Arc`.
 ///
 /// ```
-/// use skiff_tests::linearizability::{Op, OpResult, Recorder};
+/// use skiff_testkit::linearizability::{Op, OpResult, Recorder};
 ///
 /// let rec = Recorder::new();
 /// let id = rec.call(1, "/k", Op::Put { value: "a".into() });
