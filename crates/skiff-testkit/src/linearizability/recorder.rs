@@ -21,12 +21,14 @@ use super::history::{ClientId, History, Op, OpResult, Operation, Outcome};
 #[derive(Debug)]
 pub struct Recorder {
     start: Instant,
-    operations: Mutex<Vec<Operation>>,
+    /// Every call in call order; `None` for a call withdrawn by [`Recorder::refused`].
+    operations: Mutex<Vec<Option<Operation>>>,
 }
 
-/// A call in progress; hand it back to [`Recorder::ret`] or [`Recorder::unknown`] exactly once.
+/// A call in progress; hand it back to [`Recorder::ret`], [`Recorder::unknown`] or
+/// [`Recorder::refused`] exactly once.
 #[derive(Debug)]
-#[must_use = "a call must be completed with Recorder::ret or Recorder::unknown"]
+#[must_use = "a call must be completed with Recorder::ret, Recorder::unknown or Recorder::refused"]
 pub struct CallId(usize);
 
 impl Default for Recorder {
@@ -54,35 +56,47 @@ impl Recorder {
         let key = key.into();
         let mut operations = self.lock();
         let call = self.now();
-        operations.push(Operation {
+        operations.push(Some(Operation {
             client,
             key,
             op,
             call,
             outcome: Outcome::Unknown,
-        });
+        }));
         CallId(operations.len() - 1)
     }
 
     /// Records the answer to call `id`; call it after the answer arrived.
     pub fn ret(&self, id: CallId, result: OpResult) {
         let at = self.now();
-        self.lock()[id.0].outcome = Outcome::Returned { at, result };
+        if let Some(operation) = &mut self.lock()[id.0] {
+            operation.outcome = Outcome::Returned { at, result };
+        }
     }
 
     /// Records that call `id` got no answer (it may or may not have taken effect).
     pub fn unknown(&self, id: CallId) {
-        self.lock()[id.0].outcome = Outcome::Unknown;
+        if let Some(operation) = &mut self.lock()[id.0] {
+            operation.outcome = Outcome::Unknown;
+        }
+    }
+
+    /// Withdraws call `id`: it was refused in a way that proves it had no effect (Skiff's 503
+    /// `no_leader`, `not_leader`, `leader_unreachable`: answered before anything was
+    /// proposed). It leaves the history; a refusal that may come after the proposal (a
+    /// `timeout`) is [`Recorder::unknown`] instead.
+    pub fn refused(&self, id: CallId) {
+        self.lock()[id.0] = None;
     }
 
     /// The operations recorded so far; calls not yet completed count as unknown.
     pub fn history(&self) -> History {
         History {
-            operations: self.lock().clone(),
+            operations: self.lock().iter().flatten().cloned().collect(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Operation>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Option<Operation>>> {
         // A client that panicked while holding the lock left the log consistent (each update
         // is one assignment), so the log is still worth checking.
         self.operations

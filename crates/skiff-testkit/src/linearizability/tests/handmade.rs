@@ -267,8 +267,10 @@ fn the_recorder_builds_a_history() {
     rec.ret(write, ok(1));
     rec.ret(get, found("a", 1));
     let lost = rec.call(1, "k", Op::Delete);
+    let refused = rec.call(1, "k", put("b"));
     let _pending = rec.call(2, "k", Op::Get);
     rec.unknown(lost);
+    rec.refused(refused);
     let history = rec.history();
     assert_eq!(history.operations.len(), 4);
     assert!(history.operations[0].call <= history.operations[1].call);
