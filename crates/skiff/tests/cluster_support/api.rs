@@ -57,6 +57,28 @@ impl Reply {
         }
     }
 
+    /// For a 409 `revision_conflict`: the revision the key had (`None`: it held nothing).
+    pub fn conflict_found(&self) -> Option<Option<u64>> {
+        let Reply::Error {
+            status: 409,
+            code,
+            body,
+        } = self
+        else {
+            return None;
+        };
+        if code != "revision_conflict" {
+            return None;
+        }
+        let body: Value = serde_json::from_str(body).ok()?;
+        let found = body["details"]["found"].as_str()?;
+        match found.strip_prefix("revision ") {
+            Some(rev) => Some(Some(rev.parse().ok()?)),
+            None if found == "no object" => Some(None),
+            None => None,
+        }
+    }
+
     /// The error code, if an error came back.
     pub fn code(&self) -> Option<&str> {
         match self {
