@@ -49,6 +49,8 @@ pub enum Unavailable {
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a linearizable read waits for the leader to confirm its leadership.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// The pause between two rounds of confirming leadership for a read.
+const READ_RETRY_PAUSE: Duration = Duration::from_millis(10);
 
 /// The local member of the control plane. Cloning is cheap.
 #[derive(Clone)]
@@ -148,24 +150,38 @@ impl ControlPlane {
         read: impl FnOnce(&State) -> R,
     ) -> Result<R, Unavailable> {
         if consistency == Consistency::Linearizable {
-            let confirmed =
-                tokio::time::timeout(READ_TIMEOUT, self.inner.raft.ensure_linearizable())
-                    .await
-                    .map_err(|_| Unavailable::Timeout(READ_TIMEOUT))?;
-            match confirmed {
-                Ok(_) => {}
+            self.confirm_leadership().await?;
+        }
+        Ok(self.inner.sm.read(read).await)
+    }
+
+    /// openraft's read index: this server still leads and has applied what was committed when
+    /// the read began. One round of heartbeats must be answered by a quorum within the
+    /// heartbeat interval; a follower busy flushing its disk can miss that while the cluster is
+    /// healthy, so a round that misses the quorum is tried again until [`READ_TIMEOUT`] (a
+    /// leader cut off from the quorum then answers [`Unavailable::NoQuorum`]).
+    async fn confirm_leadership(&self) -> Result<(), Unavailable> {
+        let deadline = tokio::time::Instant::now() + READ_TIMEOUT;
+        loop {
+            let round = tokio::time::timeout_at(deadline, self.inner.raft.ensure_linearizable())
+                .await
+                .map_err(|_| Unavailable::Timeout(READ_TIMEOUT))?;
+            match round {
+                Ok(_) => return Ok(()),
                 Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => {
                     return Err(self.not_leader())
                 }
                 Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e))) => {
-                    return Err(Unavailable::NoQuorum(e.to_string()))
+                    if tokio::time::Instant::now() + READ_RETRY_PAUSE >= deadline {
+                        return Err(Unavailable::NoQuorum(e.to_string()));
+                    }
+                    tokio::time::sleep(READ_RETRY_PAUSE).await;
                 }
                 Err(RaftError::Fatal(fatal)) => {
                     return Err(Unavailable::Stopped(fatal.to_string()))
                 }
             }
         }
-        Ok(self.inner.sm.read(read).await)
     }
 
     fn not_leader(&self) -> Unavailable {

@@ -14,13 +14,17 @@ use futures_util::TryStreamExt;
 
 use super::error::ApiError;
 use super::ApiState;
-use crate::control::Unavailable;
+use crate::control::{Unavailable, WRITE_TIMEOUT};
 
 /// Marks a request a follower forwarded.
 pub const FORWARDED: HeaderName = HeaderName::from_static("x-skiff-forwarded-by");
 
 /// How long a follower waits to connect to the leader.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a follower waits for the leader's answer: a little longer than the leader itself
+/// waits for a write, so that a stalled leader does not hold the request forever.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(WRITE_TIMEOUT.as_secs() + 2);
 
 /// Whether `req` must be served by the leader: everything under `/v1/` except local reads
 /// (`GET` with `stale=true`), the watch stream, the OpenAPI document and cluster status, which
@@ -91,12 +95,35 @@ pub async fn forward_to_leader(State(api): State<ApiState>, req: Request, next: 
     };
     match proxy(&api, &addr, parts, body).await {
         Ok(response) => response,
-        Err(e) => ApiError::unavailable(
+        Err(e) => forward_error(&addr, &e).into_response(),
+    }
+}
+
+/// The answer when forwarding to the leader at `addr` failed. Only a failed connection proves
+/// the leader never saw the request; once it was sent, the leader may have applied it before
+/// it died or stalled, so the client must treat it as a timeout: read before writing again.
+fn forward_error(addr: &str, e: &reqwest::Error) -> ApiError {
+    let e_is_connect = e.is_connect();
+    let mut cause = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        cause = format!("{cause}: {s}");
+        source = s.source();
+    }
+    let e = cause;
+    if e_is_connect {
+        return ApiError::unavailable(
             "leader_unreachable",
             format!("the leader at {addr} cannot be reached from this server ({e}); retry shortly"),
-        )
-        .into_response(),
+        );
     }
+    ApiError::unavailable(
+        "timeout",
+        format!(
+            "the leader at {addr} took the request but its answer did not arrive ({e}); \
+             a write may or may not have been applied: read before writing again"
+        ),
+    )
 }
 
 async fn proxy(
@@ -125,6 +152,7 @@ async fn proxy(
     let answer = api
         .http
         .request(parts.method, url)
+        .timeout(ANSWER_TIMEOUT)
         .headers(headers)
         .body(body)
         .send()
@@ -154,6 +182,42 @@ mod tests {
             .uri(uri)
             .body(Body::empty())
             .unwrap()
+    }
+
+    /// What forwarding to `leader` answers (the first connection's request is read, then the
+    /// connection is dropped unanswered, as by a leader that dies).
+    async fn forward_failure(leader: std::net::SocketAddr) -> ApiError {
+        let e = client()
+            .put(format!("http://{leader}/v1/envs/dev/configs/x"))
+            .body("{}")
+            .send()
+            .await
+            .expect_err("no answer");
+        forward_error(&leader.to_string(), &e)
+    }
+
+    #[tokio::test]
+    async fn a_leader_that_never_saw_the_request_is_unreachable_one_that_did_is_a_timeout() {
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let closed_addr = closed.local_addr().unwrap();
+        drop(closed);
+        let error = forward_failure(closed_addr).await;
+        assert_eq!(error.code, "leader_unreachable", "{error:?}");
+
+        let dying = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dying_addr = dying.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (conn, _) = dying.accept().await.unwrap();
+            let _ = conn.readable().await;
+            let _ = conn.try_read(&mut [0u8; 4096]);
+        });
+        let error = forward_failure(dying_addr).await;
+        assert_eq!(error.code, "timeout", "{error:?}");
+        assert!(
+            error.message.contains("may or may not"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub async fn readyz(State(api): State<ApiState>) -> (StatusCode, Json<Value>) {
         "leader": m.current_leader,
         "term": m.current_term,
         "applied": m.last_applied.map(|l| l.index),
+        // Log compaction: the last snapshot's index and the last index purged from the log.
+        "snapshot": m.snapshot.map(|l| l.index),
+        "purged": m.purged.map(|l| l.index),
     });
     (status, Json(body))
 }

@@ -3,7 +3,9 @@
 // openraft's traits dictate `RPCError` (over 200 bytes) as the error of every call here.
 #![allow(clippy::result_large_err)]
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::error::{
@@ -74,11 +76,18 @@ pub enum RaftNetworkError {
 }
 
 /// openraft's network factory for Skiff's servers: a [`GrpcPeer`] per target member.
+///
+/// The tonic channel to each member is made once and shared by every client openraft asks
+/// for: replication streams, elections, and the round of heartbeats that confirms leadership
+/// for each linearizable read. A fresh connection per read would have to be opened, and its
+/// HTTP/2 handshake done, within that round's time limit (the heartbeat interval), which fails
+/// under load although every member is up.
 #[derive(Debug, Clone)]
 pub struct GrpcNetwork {
     id: NodeId,
     connect_timeout: Duration,
     secret: ClusterSecret,
+    channels: Arc<Mutex<HashMap<NodeId, (String, Channel)>>>,
 }
 
 impl GrpcNetwork {
@@ -88,6 +97,7 @@ impl GrpcNetwork {
             id,
             connect_timeout: Duration::from_secs(1),
             secret: ClusterSecret::disabled(),
+            channels: Arc::default(),
         }
     }
 
@@ -102,20 +112,48 @@ impl GrpcNetwork {
         self.connect_timeout = timeout;
         self
     }
+
+    /// The channel to `target` at `addr`: the one made before, unless the member moved.
+    fn channel(&self, target: NodeId, addr: &str) -> Result<Channel, RaftNetworkError> {
+        let mut channels = self
+            .channels
+            .lock()
+            .expect("the channel map is never poisoned");
+        if let Some((known, channel)) = channels.get(&target) {
+            if known == addr {
+                return Ok(channel.clone());
+            }
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{addr}")).map_err(|source| {
+            RaftNetworkError::InvalidAddress {
+                target,
+                addr: addr.to_owned(),
+                source,
+            }
+        })?;
+        // Lazy: connects on first use, and again on the next call after the connection broke.
+        let channel = endpoint
+            .connect_timeout(self.connect_timeout)
+            .tcp_nodelay(true)
+            .connect_lazy();
+        channels.insert(target, (addr.to_owned(), channel.clone()));
+        Ok(channel)
+    }
 }
 
 impl<S: StateMachine> RaftNetworkFactory<TypeConfig<S>> for GrpcNetwork {
     type Network = GrpcPeer;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> GrpcPeer {
-        let mut peer = GrpcPeer::new(self.id, target, node.clone(), self.connect_timeout);
+        let channel = self.channel(target, &node.addr);
+        let mut peer = GrpcPeer::new(self.id, target, node.clone(), channel);
         peer.secret = self.secret.clone();
         peer
     }
 }
 
-/// openraft's client to one member: a tonic channel that connects on first use and reconnects
-/// after a failure (so a member that comes back is reached again without a new client).
+/// openraft's client to one member, over the member's shared tonic channel (which reconnects
+/// after a failure, so a member that comes back is reached again without a new client).
 #[derive(Debug)]
 pub struct GrpcPeer {
     id: NodeId,
@@ -126,22 +164,17 @@ pub struct GrpcPeer {
 }
 
 impl GrpcPeer {
-    fn new(id: NodeId, target: NodeId, node: BasicNode, connect_timeout: Duration) -> Self {
-        let client = Endpoint::from_shared(format!("http://{}", node.addr))
-            .map(|endpoint| {
-                let channel = endpoint
-                    .connect_timeout(connect_timeout)
-                    .tcp_nodelay(true)
-                    .connect_lazy();
-                RaftClient::new(channel)
-                    .max_decoding_message_size(skiff_proto::MAX_MESSAGE_SIZE)
-                    .max_encoding_message_size(skiff_proto::MAX_MESSAGE_SIZE)
-            })
-            .map_err(|source| RaftNetworkError::InvalidAddress {
-                target,
-                addr: node.addr.clone(),
-                source,
-            });
+    fn new(
+        id: NodeId,
+        target: NodeId,
+        node: BasicNode,
+        channel: Result<Channel, RaftNetworkError>,
+    ) -> Self {
+        let client = channel.map(|channel| {
+            RaftClient::new(channel)
+                .max_decoding_message_size(skiff_proto::MAX_MESSAGE_SIZE)
+                .max_encoding_message_size(skiff_proto::MAX_MESSAGE_SIZE)
+        });
         Self {
             id,
             target,
