@@ -169,17 +169,14 @@ impl<S: StateMachine> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
         self.read_meta(VOTE)
     }
 
-    /// Saved so that a restarted server re-applies the committed entries before it serves, not
-    /// only those in the last snapshot. Not flushed on its own: it rides on the next flush (the
-    /// next append's). That is safe because every entry it names was flushed before it was
-    /// committed, and a committed id that a crash sets back only means openraft re-applies
-    /// fewer entries at start and the leader commits the rest again. It saves one fsync per
-    /// commit advance.
+    /// Saved and flushed so that a restarted server re-applies every committed entry before it
+    /// serves, not only those in the last snapshot.
     async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> Result<()> {
         let bytes = encode(&committed).map_err(|e| StorageIOError::write(&e))?;
         self.meta
             .insert(COMMITTED, bytes)
             .map_err(|e| StorageIOError::write(&e))?;
+        self.flush().await.map_err(|e| StorageIOError::write(&e))?;
         Ok(())
     }
 
