@@ -14,11 +14,17 @@ use skiff_store::NodeId;
 
 use super::auth::Caller;
 use super::body::Body;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::ApiState;
 use crate::control::Unavailable;
 
 /// `GET /v1/cluster`: as this server sees it (not forwarded).
+#[utoipa::path(
+    get,
+    path = "/v1/cluster",
+    tag = "cluster",
+    responses(ErrorResponses, (status = 200, body = ClusterStatus)),
+)]
 pub async fn status(State(api): State<ApiState>, caller: Caller) -> ApiResult<Json<ClusterStatus>> {
     caller.require(Role::Read, None)?;
     Ok(Json(cluster_status(&api)))
@@ -70,6 +76,18 @@ fn membership_error(e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -
 
 /// `POST /v1/cluster/members`: adds a server as a learner, waits until it has caught up, then
 /// makes it a voter. Idempotent for a server already in the cluster at the same address.
+#[utoipa::path(
+    post,
+    path = "/v1/cluster/members",
+    tag = "cluster",
+    request_body = JoinRequest,
+    responses(
+        ErrorResponses,
+        (status = 200, body = ClusterStatus),
+        (status = 409, description = "`member_exists` (the id is taken at another address) \
+                                      or `membership_change_refused`", body = skiff_api::v1::ErrorBody),
+    ),
+)]
 pub async fn join(
     State(api): State<ApiState>,
     caller: Caller,
@@ -117,6 +135,18 @@ pub async fn join(
 }
 
 /// `DELETE /v1/cluster/members/{id}`: removes a server (voter or learner) from the cluster.
+#[utoipa::path(
+    delete,
+    path = "/v1/cluster/members/{id}",
+    tag = "cluster",
+    params(("id" = u64, Path, description = "The server's Raft id")),
+    responses(
+        ErrorResponses,
+        (status = 200, body = ClusterStatus),
+        (status = 409, description = "`last_voter` or `membership_change_refused`",
+         body = skiff_api::v1::ErrorBody),
+    ),
+)]
 pub async fn leave(
     State(api): State<ApiState>,
     caller: Caller,
