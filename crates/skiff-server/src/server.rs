@@ -133,8 +133,12 @@ impl Server {
             <RaftServer<RaftGrpc<State>> as NamedService>::NAME
         );
         let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
-        let app = api::router(ApiState::new(control.clone(), config.body_limit, stopping_rx))
-            .route_service(&grpc_path, grpc);
+        let app = api::router(ApiState::new(
+            control.clone(),
+            config.body_limit,
+            stopping_rx,
+        ))
+        .route_service(&grpc_path, grpc);
         let (stop, stopped) = oneshot::channel::<()>();
         let serving = tokio::spawn(async move {
             axum::serve(listener, app)

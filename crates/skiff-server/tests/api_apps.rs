@@ -21,7 +21,9 @@ async fn apply_yaml_then_read_history_and_delete() {
     let (status, first) = c.apply_yaml("dev", COMPOSE, &c.admin).await;
     assert_eq!(status, StatusCode::OK, "{first}");
     assert_eq!(first["dry_run"], false);
-    let revision = first["revision"].as_u64().expect("an apply that writes has a revision");
+    let revision = first["revision"]
+        .as_u64()
+        .expect("an apply that writes has a revision");
     assert_eq!(
         changes(&first),
         pairs(&[
@@ -125,11 +127,19 @@ async fn apply_twice_is_a_no_op_and_json_equals_yaml() {
     let (status, again) = c.apply_yaml("prod", COMPOSE, &c.admin).await;
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again["revision"], Value::Null);
-    assert!(changes(&again).iter().all(|(_, change)| change == "unchanged"), "{again}");
+    assert!(
+        changes(&again)
+            .iter()
+            .all(|(_, change)| change == "unchanged"),
+        "{again}"
+    );
     assert_eq!(again["diff"]["from_revision"], 1);
     assert_eq!(again["diff"]["to_revision"], 1);
     let (_, after) = c.get("/v1/envs/prod/apps").await;
-    assert_eq!(before["items"], after["items"], "a no-op apply rewrote the app");
+    assert_eq!(
+        before["items"], after["items"],
+        "a no-op apply rewrote the app"
+    );
     c.shutdown().await;
 }
 
@@ -188,7 +198,10 @@ services:
     assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
     assert_eq!(e["code"], "invalid_manifest");
     let problems = e["details"]["problems"].as_array().unwrap();
-    let fields: Vec<&str> = problems.iter().map(|p| p["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> = problems
+        .iter()
+        .map(|p| p["field"].as_str().unwrap())
+        .collect();
     assert!(fields.contains(&"services.web.deploy.replica"), "{e}");
     assert!(fields.contains(&"services.Bad_Name"), "{e}");
     assert!(fields.iter().any(|f| f.starts_with("services.db")), "{e}");
@@ -197,7 +210,10 @@ services:
         .find(|p| p["field"] == "services.web.deploy.replica")
         .unwrap();
     assert_eq!(replica["location"], "request body:6:7");
-    assert!(replica["message"].as_str().unwrap().contains("replicas"), "{replica}");
+    assert!(
+        replica["message"].as_str().unwrap().contains("replicas"),
+        "{replica}"
+    );
     let (_, apps) = c.get("/v1/envs/dev/apps").await;
     assert_eq!(apps["items"], json!([]));
 
@@ -209,15 +225,25 @@ services:
     assert_eq!(e["code"], "invalid_manifest");
     let location = e["details"]["problems"][0]["location"].as_str().unwrap();
     assert!(location.starts_with("request body:"), "{e}");
-    assert!(location.split(':').count() == 3, "line and column: {location}");
+    assert!(
+        location.split(':').count() == 3,
+        "line and column: {location}"
+    );
 
     // An include cannot be read on the server.
     let (status, e) = c
-        .apply_yaml("dev", "name: shop\ninclude: [db.yaml]\nservices: {}\n", &c.admin)
+        .apply_yaml(
+            "dev",
+            "name: shop\ninclude: [db.yaml]\nservices: {}\n",
+            &c.admin,
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
     let message = e["details"]["problems"][0]["message"].as_str().unwrap();
-    assert!(message.contains("includes and env files are not read"), "{e}");
+    assert!(
+        message.contains("includes and env files are not read"),
+        "{e}"
+    );
     c.shutdown().await;
 }
 
@@ -242,18 +268,32 @@ async fn an_invalid_json_manifest_names_line_column_and_field() {
     // An unknown field, named with its path.
     let mut spec = spec_json("dev");
     spec["services"]["web"]["imagex"] = json!("x");
-    let (status, e) = c.send(post(serde_json::to_vec_pretty(&spec).unwrap())).await;
+    let (status, e) = c
+        .send(post(serde_json::to_vec_pretty(&spec).unwrap()))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
     let problem = &e["details"]["problems"][0];
     assert_eq!(problem["field"], "services.web.imagex", "{e}");
-    assert!(problem["message"].as_str().unwrap().contains("unknown field"), "{e}");
-    assert!(problem["location"].as_str().unwrap().starts_with("request body:"));
+    assert!(
+        problem["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field"),
+        "{e}"
+    );
+    assert!(problem["location"]
+        .as_str()
+        .unwrap()
+        .starts_with("request body:"));
 
     // A spec for another environment with invalid names: all three problems at once.
     let mut spec = spec_json("prod");
     spec["name"] = json!("Shop");
     let web = spec["services"]["web"].take();
-    spec["services"].as_object_mut().unwrap().insert("web_1".into(), web);
+    spec["services"]
+        .as_object_mut()
+        .unwrap()
+        .insert("web_1".into(), web);
     spec["services"].as_object_mut().unwrap().remove("web");
     let (status, e) = c.send(post(serde_json::to_vec(&spec).unwrap())).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");

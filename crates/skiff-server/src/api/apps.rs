@@ -229,7 +229,9 @@ pub async fn history(
     let key = app_key(&caller, Role::Read, &env, &app)?;
     let record = api.get(&params, &key).await?;
     let Object::App(app) = record.object else {
-        return Err(ApiError::internal(format!("{key} holds something else than an app")));
+        return Err(ApiError::internal(format!(
+            "{key} holds something else than an app"
+        )));
     };
     let current = AppRevision {
         spec_revision: app.spec_revision,

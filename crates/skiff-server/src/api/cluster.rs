@@ -150,9 +150,12 @@ pub async fn join(
 pub async fn leave(
     State(api): State<ApiState>,
     caller: Caller,
-    Path(id): Path<NodeId>,
+    Path(id): Path<String>,
 ) -> ApiResult<Json<ClusterStatus>> {
     caller.require(Role::Admin, None)?;
+    let id: NodeId = id
+        .parse()
+        .map_err(|_| ApiError::invalid(format!("server id {id:?} is not a number")))?;
     let status = cluster_status(&api);
     let Some(member) = status.members.iter().find(|m| m.id == id) else {
         return Err(ApiError::not_found(format!("server {id}")));

@@ -13,7 +13,7 @@ use skiff_core::objects::{Config, Role};
 use skiff_core::{Command, Key, Kind, Object, Record};
 
 use super::auth::Caller;
-use super::body::Body;
+use super::body::{self, RawBody};
 use super::conditional::expectation;
 use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::{name, written, ApiState, List, Params, ReadParams};
@@ -57,10 +57,12 @@ pub async fn put(
     caller: Caller,
     Path((env, config)): Path<(String, String)>,
     headers: HeaderMap,
-    Body(request): Body<PutPayload>,
+    raw: RawBody,
 ) -> ApiResult<Json<WriteResult>> {
+    // Authorized before the body is parsed: a caller that may not write learns nothing more.
     let key = key(&caller, Role::Deploy, &env, &config)?;
     let expect = expectation(&headers)?;
+    let request: PutPayload = body::parse(raw.format, &raw.bytes)?;
     let data = base64::engine::general_purpose::STANDARD
         .decode(request.data.as_bytes())
         .map_err(|e| ApiError::invalid(format!("field data: not base64: {e}")))?;

@@ -10,7 +10,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use skiff_api::v1::ErrorBody;
 use skiff_core::plan::PlanError;
-use skiff_core::state::Rejection;
+use skiff_core::state::{Found, Rejection};
 use skiff_core::{Expect, Key};
 use utoipa::openapi::content::Content;
 use utoipa::openapi::response::ResponseBuilder;
@@ -75,8 +75,10 @@ impl ApiError {
         )
     }
 
-    /// 409 `revision_conflict`: a compare-and-swap failed.
-    pub fn conflict(key: &Key, expected: Expect, found: impl std::fmt::Display) -> Self {
+    /// 409 `revision_conflict`: a compare-and-swap failed. `details.expected` and
+    /// `details.found` are the state machine's `Expect` and `Found` as JSON (`"absent"`,
+    /// `{"revision": 12}`).
+    pub fn conflict(key: &Key, expected: Expect, found: Found) -> Self {
         Self::new(
             StatusCode::CONFLICT,
             "revision_conflict",
@@ -85,7 +87,7 @@ impl ApiError {
         .with_details(json!({
             "key": key.to_string(),
             "expected": expected,
-            "found": found.to_string(),
+            "found": found,
         }))
     }
 
@@ -189,9 +191,18 @@ pub struct ErrorResponses;
 impl utoipa::IntoResponses for ErrorResponses {
     fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
         [
-            ("400", "`invalid_request` (a bad name, parameter or header) or `invalid_body`"),
-            ("401", "`unauthenticated`: no token, or an unknown or revoked one"),
-            ("403", "`forbidden`: the token's role or environments do not allow this"),
+            (
+                "400",
+                "`invalid_request` (a bad name, parameter or header) or `invalid_body`",
+            ),
+            (
+                "401",
+                "`unauthenticated`: no token, or an unknown or revoked one",
+            ),
+            (
+                "403",
+                "`forbidden`: the token's role or environments do not allow this",
+            ),
             ("404", "`not_found` (no such object) or `no_such_route`"),
             (
                 "503",

@@ -26,8 +26,8 @@ use axum::response::{IntoResponse, Response};
 use openraft::RaftMetrics;
 use serde::Deserialize;
 use serde_json::json;
-use skiff_core::objects::{Role, Token};
 use skiff_core::objects::MAX_KEY_LEN;
+use skiff_core::objects::{Role, Token};
 use skiff_core::{Compacted, Event, Key, Name, Object};
 use skiff_store::NodeId;
 use tokio::sync::watch;
@@ -164,7 +164,9 @@ impl Watcher {
             let read = self
                 .api
                 .control
-                .read(Consistency::Stale, |state| batch(state, from, prefix, token))
+                .read(Consistency::Stale, |state| {
+                    batch(state, from, prefix, token)
+                })
                 .await
                 .ok()?;
             match read {

@@ -70,7 +70,10 @@ fn keys(batch: &Batch) -> Vec<(String, String)> {
         .lines()
         .map(|line| {
             let v: Value = serde_json::from_str(line).unwrap();
-            (v["key"].as_str().unwrap().to_owned(), v["kind"].as_str().unwrap().to_owned())
+            (
+                v["key"].as_str().unwrap().to_owned(),
+                v["kind"].as_str().unwrap().to_owned(),
+            )
         })
         .collect()
 }
@@ -99,7 +102,10 @@ fn a_cluster_wide_admin_sees_everything_with_token_hashes_blanked() {
         ])
     );
     let text = String::from_utf8(b.lines).unwrap();
-    assert!(!text.contains(&"ab".repeat(32)), "a token's hash leaked: {text}");
+    assert!(
+        !text.contains(&"ab".repeat(32)),
+        "a token's hash leaked: {text}"
+    );
 }
 
 #[test]
@@ -117,7 +123,10 @@ fn a_scoped_token_sees_only_its_environments_even_deleted_tasks() {
     let reader = token("read", json!("all"));
     let seen = keys(&batch(&state(), 0, "", &reader).unwrap());
     assert!(seen.contains(&("/nodes/n1".into(), "put".into())));
-    assert!(!seen.iter().any(|(k, _)| k.starts_with("/tokens/")), "{seen:?}");
+    assert!(
+        !seen.iter().any(|(k, _)| k.starts_with("/tokens/")),
+        "{seen:?}"
+    );
 }
 
 #[test]

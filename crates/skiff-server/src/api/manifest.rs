@@ -29,7 +29,12 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn at(line: usize, column: usize, field: impl Into<String>, message: impl Into<String>) -> Self {
+    fn at(
+        line: usize,
+        column: usize,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         let location = if line > 0 {
             format!("{BODY_FILE}:{line}:{column}")
         } else {
@@ -154,7 +159,10 @@ fn from_yaml(bytes: &[u8], env: &Name) -> Result<AppSpec, Vec<Problem>> {
                 })
                 .collect();
             if problems.is_empty() {
-                problems.push(Problem::whole("", "the manifest was refused without a reason"));
+                problems.push(Problem::whole(
+                    "",
+                    "the manifest was refused without a reason",
+                ));
             }
             Err(problems)
         }
@@ -183,7 +191,12 @@ pub fn check(spec: &AppSpec, env: &Name) -> Vec<Problem> {
     }
     for service in spec.services.keys() {
         if let Err(e) = Name::new(service) {
-            problems.push(bad_name(format!("services.{service}"), "service", service, e));
+            problems.push(bad_name(
+                format!("services.{service}"),
+                "service",
+                service,
+                e,
+            ));
         }
     }
     problems
@@ -230,14 +243,20 @@ mod tests {
         assert!(problems.iter().any(|p| p.field == "services.Bad_Name"));
         let e = invalid_manifest(problems.clone());
         assert_eq!(e.code, "invalid_manifest");
-        assert_eq!(e.details["problems"].as_array().unwrap().len(), problems.len());
+        assert_eq!(
+            e.details["problems"].as_array().unwrap().len(),
+            problems.len()
+        );
     }
 
     #[test]
     fn yaml_syntax_errors_name_line_and_column() {
         let problems = load(Format::Yaml, b"services:\n  web: [\n", &dev()).unwrap_err();
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].location.starts_with("request body:"), "{problems:?}");
+        assert!(
+            problems[0].location.starts_with("request body:"),
+            "{problems:?}"
+        );
     }
 
     #[test]
@@ -246,18 +265,27 @@ mod tests {
         let problems = load(Format::Yaml, text.as_bytes(), &dev()).unwrap_err();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
-            problems[0].message.contains("includes and env files are not read"),
+            problems[0]
+                .message
+                .contains("includes and env files are not read"),
             "{problems:?}"
         );
     }
 
     #[test]
     fn json_errors_name_line_column_and_field() {
-        let problems = load(Format::Json, b"{\"name\": \"shop\",\n \"services\": 3}", &dev())
-            .unwrap_err();
+        let problems = load(
+            Format::Json,
+            b"{\"name\": \"shop\",\n \"services\": 3}",
+            &dev(),
+        )
+        .unwrap_err();
         assert_eq!(problems[0].field, "services");
         assert_eq!(problems[0].location, "request body:2:14");
-        assert_eq!(problems[0].message, "invalid type: integer `3`, expected a map");
+        assert_eq!(
+            problems[0].message,
+            "invalid type: integer `3`, expected a map"
+        );
         let problems = load(Format::Json, b"{\"name\": ", &dev()).unwrap_err();
         assert!(problems[0].location.starts_with("request body:1:"));
         assert!(load(Format::Json, b"  \n", &dev()).is_err());
@@ -273,6 +301,10 @@ mod tests {
         let json = serde_json::to_vec(&spec).unwrap();
         let problems = load(Format::Json, &json, &dev()).unwrap_err();
         let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
-        assert_eq!(fields, ["environment", "name", "services.web_1"], "{problems:?}");
+        assert_eq!(
+            fields,
+            ["environment", "name", "services.web_1"],
+            "{problems:?}"
+        );
     }
 }

@@ -48,9 +48,8 @@ impl Modify for BearerToken {
         let components = doc.components.get_or_insert_with(Default::default);
         let mut http = Http::new(HttpAuthScheme::Bearer);
         http.bearer_format = Some("skiff.ID.SECRET".to_owned());
-        http.description = Some(
-            "A token from `POST /v1/tokens` (or the bootstrap admin.token file)".to_owned(),
-        );
+        http.description =
+            Some("A token from `POST /v1/tokens` (or the bootstrap admin.token file)".to_owned());
         components.add_security_scheme("bearer", SecurityScheme::Http(http));
     }
 }
@@ -165,9 +164,19 @@ mod tests {
         }
         // Referenced schemas exist.
         let text = SERVED.as_str();
-        for schema in ["List", "Record", "ApplyResult", "AppDiff", "Event", "WriteResult"] {
+        for schema in [
+            "List",
+            "Record",
+            "ApplyResult",
+            "AppDiff",
+            "Event",
+            "WriteResult",
+        ] {
             assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
         }
-        assert!(!text.contains("#/components/schemas/Value"), "a free-form value is unnamed");
+        assert!(
+            !text.contains("#/components/schemas/Value"),
+            "a free-form value is unnamed"
+        );
     }
 }

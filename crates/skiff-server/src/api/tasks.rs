@@ -41,7 +41,8 @@ struct Filter {
 
 impl Filter {
     fn parse(params: &TaskParams) -> ApiResult<Self> {
-        let parse = |what, text: &Option<String>| text.as_deref().map(|t| name(what, t)).transpose();
+        let parse =
+            |what, text: &Option<String>| text.as_deref().map(|t| name(what, t)).transpose();
         Ok(Self {
             env: parse("environment", &params.env)?,
             app: parse("app", &params.app)?,

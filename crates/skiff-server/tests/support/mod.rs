@@ -126,7 +126,10 @@ impl Cluster {
                 if r.is_ok_and(|r| r.status() == StatusCode::OK) {
                     break;
                 }
-                assert!(tokio::time::Instant::now() < deadline, "server {i} not ready");
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "server {i} not ready"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -175,6 +178,21 @@ impl Cluster {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// Sends as a well-behaved client does: a 503 (no leader or quorum for now: an election,
+    /// a membership change settling, a heartbeat lost under load) is retried after the hint.
+    pub async fn send_retrying(&self, request: RequestBuilder) -> (StatusCode, Value) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let attempt = request.try_clone().expect("a request with a plain body");
+            let (status, body) = self.send(attempt).await;
+            if status != StatusCode::SERVICE_UNAVAILABLE || tokio::time::Instant::now() > deadline {
+                return (status, body);
+            }
+            let wait = body["details"]["retry_after_ms"].as_u64().unwrap_or(100);
+            tokio::time::sleep(Duration::from_millis(wait.min(200))).await;
+        }
+    }
+
     /// GET `path` on server 0 as admin.
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.send(self.req(Method::GET, path, &self.admin)).await
@@ -183,7 +201,7 @@ impl Cluster {
     /// Creates environment `env` as admin.
     pub async fn create_env(&self, env: &str) {
         let (status, body) = self
-            .send(
+            .send_retrying(
                 self.req(Method::POST, "/v1/envs", &self.admin)
                     .json(&json!({ "name": env })),
             )
@@ -219,7 +237,12 @@ impl Cluster {
     pub async fn put(&self, object: Object) -> u64 {
         let leader = self.leader().await;
         let command = Command::put(object, Expect::Any);
-        match self.servers[leader].control().propose(command).await.unwrap() {
+        match self.servers[leader]
+            .control()
+            .propose(command)
+            .await
+            .unwrap()
+        {
             Response::Ok { revision, .. } => revision,
             other => panic!("the write was refused: {other:?}"),
         }
@@ -227,9 +250,15 @@ impl Cluster {
 
     /// Stops every server.
     pub async fn shutdown(self) {
+        self.stop().await;
+    }
+
+    /// Stops every server and hands back their data directories (to restart them).
+    pub async fn stop(self) -> TempDir {
         for server in self.servers {
             server.shutdown().await.unwrap();
         }
+        self.dir
     }
 }
 
