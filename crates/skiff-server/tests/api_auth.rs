@@ -178,7 +178,8 @@ async fn bad_names_queries_and_routes_are_refused() {
     let (status, e) = c.get("/v1/nothing").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(e["code"], "no_such_route");
-    let (status, _) = c.send(c.req(Method::PATCH, "/v1/envs/dev", &c.admin)).await;
+    let (status, e) = c.send(c.req(Method::PATCH, "/v1/envs/dev", &c.admin)).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(e["code"], "method_not_allowed");
     c.shutdown().await;
 }

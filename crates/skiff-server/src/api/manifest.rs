@@ -77,6 +77,7 @@ pub fn invalid_manifest(problems: Vec<Problem>) -> ApiError {
         .unwrap_or_default();
     let more = match problems.len() {
         0 | 1 => String::new(),
+        2 => " (and 1 more problem, in details.problems)".to_owned(),
         n => format!(" (and {} more problems, in details.problems)", n - 1),
     };
     ApiError::new(

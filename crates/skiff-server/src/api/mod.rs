@@ -237,6 +237,13 @@ pub fn router(api: ApiState) -> Router {
                 "no such API route; see /v1/openapi.json",
             )
         })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take this method; see /v1/openapi.json",
+            )
+        })
         .layer(middleware::from_fn_with_state(
             api.clone(),
             forward::forward_to_leader,
