@@ -193,9 +193,10 @@ impl Cluster {
         }
     }
 
-    /// GET `path` on server 0 as admin.
+    /// GET `path` on server 0 as admin (a 503 is retried: reads are safe to repeat).
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.send(self.req(Method::GET, path, &self.admin)).await
+        self.send_retrying(self.req(Method::GET, path, &self.admin))
+            .await
     }
 
     /// Creates environment `env` as admin.
