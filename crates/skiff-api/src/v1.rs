@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Every error the API answers: a stable machine-readable `code`, a `message` that says what
 /// to fix, and `details` whose shape depends on the code (docs/api.md lists them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ErrorBody {
     /// Stable code, e.g. `invalid_manifest`, `revision_conflict`, `no_leader`.
@@ -16,11 +17,13 @@ pub struct ErrorBody {
     /// Structured detail: the list of problems of a manifest, the revisions of a conflict, the
     /// retry hint of a 503, … (`null` when there is nothing more to say).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub details: serde_json::Value,
 }
 
 /// `POST /v1/envs`: create an environment.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateEnvironment {
     /// Its name (a DNS label).
@@ -35,13 +38,16 @@ pub struct CreateEnvironment {
 
 /// An environment's quota as the API takes it (units as in manifests: `1.5`, `512M`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Quota {
     /// CPUs all tasks together may reserve.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "1.5"))]
     pub max_cpus: Option<crate::Cpus>,
     /// Memory all tasks together may reserve.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u64>, example = 536870912))]
     pub max_memory: Option<crate::ByteSize>,
     /// How many live tasks the environment may have.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,6 +56,7 @@ pub struct Quota {
 
 /// `POST /v1/tokens`: create a token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// `admin`, `deploy` or `read`.
@@ -64,6 +71,7 @@ pub struct CreateToken {
 
 /// The answer to [`CreateToken`]: the only time the secret is shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreatedToken {
     /// The token's id (the public half).
@@ -76,6 +84,7 @@ pub struct CreatedToken {
 
 /// `PUT /v1/envs/{env}/configs/{name}` (and secrets): a payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PutPayload {
     /// The bytes, base64 (standard alphabet, padded).
@@ -87,6 +96,7 @@ pub struct PutPayload {
 
 /// What a write answers: the revision it was applied at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WriteResult {
     /// The Raft log index of the write: the object's new `mod_revision`.
@@ -95,6 +105,7 @@ pub struct WriteResult {
 
 /// `POST /v1/cluster/members`: add a server (as a learner, then a voter).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct JoinRequest {
     /// The new server's Raft id (unique in the cluster, not 0).
@@ -105,6 +116,7 @@ pub struct JoinRequest {
 
 /// `GET /v1/cluster`: the members and who leads, as the answering server sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ClusterStatus {
     /// The id of the server that answered.
@@ -123,6 +135,7 @@ pub struct ClusterStatus {
 
 /// One server of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Member {
     /// Its Raft id.

@@ -11,6 +11,7 @@ use crate::state::Record;
 /// A listing: the records, and the revision the state was at, to watch from
 /// (`GET /v1/events?from=<revision>` misses nothing that happened after the list).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct List {
     /// The state's revision when listed.
@@ -21,6 +22,7 @@ pub struct List {
 
 /// What `POST /v1/envs/{env}/apps` answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ApplyResult {
     /// The revision the apply was written at; `None` for a dry run or when nothing changed.
@@ -34,6 +36,7 @@ pub struct ApplyResult {
 /// What `GET /v1/envs/{env}/apps/{app}/history` answers: the current spec first, then the
 /// earlier ones kept, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AppHistory {
     /// The app's record revision (what a compare-and-swap on the app names).

@@ -8,6 +8,8 @@
 
 pub mod api;
 pub mod objects;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod plan;
 pub mod state;
 

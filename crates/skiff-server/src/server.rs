@@ -93,6 +93,8 @@ pub struct Server {
     addr: SocketAddr,
     admin_token: Option<String>,
     stop: Option<oneshot::Sender<()>>,
+    /// Ends open watch streams, which would otherwise hold graceful shutdown.
+    stopping: tokio::sync::watch::Sender<bool>,
     serving: JoinHandle<std::io::Result<()>>,
 }
 
@@ -150,8 +152,13 @@ impl Server {
             "/{}/{{*method}}",
             <RaftServer<RaftGrpc<State>> as NamedService>::NAME
         );
-        let app = api::router(ApiState::new(control.clone(), config.body_limit))
-            .route_service(&grpc_path, grpc);
+        let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
+        let app = api::router(ApiState::new(
+            control.clone(),
+            config.body_limit,
+            stopping_rx,
+        ))
+        .route_service(&grpc_path, grpc);
         let (stop, stopped) = oneshot::channel::<()>();
         let serving = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -165,6 +172,7 @@ impl Server {
             addr,
             admin_token: None,
             stop: Some(stop),
+            stopping,
             serving,
         };
         let initialized = raft
@@ -218,6 +226,7 @@ impl Server {
 
     /// Stops serving and shuts Raft down.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        self.stopping.send_replace(true);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -1,6 +1,7 @@
 //! The cluster's objects, their names and keys.
 
 mod app;
+mod bytes;
 mod env;
 mod key;
 mod name;

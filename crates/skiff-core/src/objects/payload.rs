@@ -15,7 +15,8 @@ pub struct Secret {
     pub env: Name,
     /// Its name.
     pub name: Name,
-    /// The encrypted payload.
+    /// The encrypted payload (base64 in JSON).
+    #[serde(with = "super::bytes")]
     pub ciphertext: Vec<u8>,
     /// Which key encrypted it, so that keys can be rotated.
     pub key_id: String,
@@ -32,7 +33,8 @@ pub struct Config {
     pub env: Name,
     /// Its name.
     pub name: Name,
-    /// The payload.
+    /// The payload (base64 in JSON).
+    #[serde(with = "super::bytes")]
     pub data: Vec<u8>,
     /// Free-form labels.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -14,6 +14,7 @@ const VALUE_LEN: usize = 60;
 
 /// What applying an app changes, per stored object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AppDiff {
     /// The environment.
@@ -30,6 +31,7 @@ pub struct AppDiff {
 
 /// What happens to one object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ObjectDiff {
     /// The object's key.
@@ -43,6 +45,7 @@ pub struct ObjectDiff {
 
 /// What happens to an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     /// It is created.
@@ -57,6 +60,7 @@ pub enum ChangeKind {
 
 /// One field that differs, with short renderings of both values (`None`: not set).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FieldChange {
     /// The field's path: `image`, `deploy.replicas`, `deploy.resources`, …

@@ -126,12 +126,15 @@ impl State {
                     }
                 }
                 None => {
-                    self.records.remove(&text);
+                    // The removed object goes with the event (as Kubernetes' DELETED events
+                    // carry the last state): a watcher can tell which environment a deleted
+                    // task was in, and so whether it may see the event, from the event alone.
+                    let removed = self.records.remove(&text).map(|r| r.object);
                     Event {
                         revision,
                         key,
                         kind: EventKind::Delete,
-                        object: None,
+                        object: removed,
                     }
                 }
             };

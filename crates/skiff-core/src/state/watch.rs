@@ -11,6 +11,7 @@ pub const DEFAULT_HISTORY_LIMIT: usize = 10_000;
 
 /// One applied change of one key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Event {
     /// The revision of the change; a transaction's events share one.
@@ -19,13 +20,14 @@ pub struct Event {
     pub key: Key,
     /// Whether it was written or removed.
     pub kind: EventKind,
-    /// The object after the change (for a put).
+    /// For a put, the object after the change; for a delete, the object removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object: Option<Object>,
 }
 
 /// What happened to a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// Created or replaced.

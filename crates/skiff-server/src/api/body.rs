@@ -131,6 +131,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
+/// A body read whole with the format its content type names, for handlers that parse it
+/// themselves (an app manifest: a JSON `AppSpec` or a YAML compose file).
+#[derive(Debug)]
+pub struct RawBody {
+    /// The format the content type names.
+    pub format: Format,
+    /// The bytes.
+    pub bytes: Bytes,
+}
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        let format = Format::of(req.headers())?;
+        let bytes = read_bytes(req).await?;
+        Ok(RawBody { format, bytes })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;

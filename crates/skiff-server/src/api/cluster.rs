@@ -14,11 +14,17 @@ use skiff_store::NodeId;
 
 use super::auth::Caller;
 use super::body::Body;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::{ApiState, ReadParams};
 use crate::control::Unavailable;
 
 /// `GET /v1/cluster`: as this server sees it (not forwarded).
+#[utoipa::path(
+    get,
+    path = "/v1/cluster",
+    tag = "cluster",
+    responses(ErrorResponses, (status = 200, body = ClusterStatus)),
+)]
 pub async fn status(State(api): State<ApiState>, caller: Caller) -> ApiResult<Json<ClusterStatus>> {
     caller.require(Role::Read, None)?;
     Ok(Json(cluster_status(&api)))
@@ -70,6 +76,18 @@ fn membership_error(e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -
 
 /// `POST /v1/cluster/members`: adds a server as a learner, waits until it has caught up, then
 /// makes it a voter. Idempotent for a server already in the cluster at the same address.
+#[utoipa::path(
+    post,
+    path = "/v1/cluster/members",
+    tag = "cluster",
+    request_body = JoinRequest,
+    responses(
+        ErrorResponses,
+        (status = 200, body = ClusterStatus),
+        (status = 409, description = "`member_exists` (the id is taken at another address) \
+                                      or `membership_change_refused`", body = skiff_api::v1::ErrorBody),
+    ),
+)]
 pub async fn join(
     State(api): State<ApiState>,
     caller: Caller,
@@ -117,12 +135,27 @@ pub async fn join(
 }
 
 /// `DELETE /v1/cluster/members/{id}`: removes a server (voter or learner) from the cluster.
+#[utoipa::path(
+    delete,
+    path = "/v1/cluster/members/{id}",
+    tag = "cluster",
+    params(("id" = u64, Path, description = "The server's Raft id")),
+    responses(
+        ErrorResponses,
+        (status = 200, body = ClusterStatus),
+        (status = 409, description = "`last_voter` or `membership_change_refused`",
+         body = skiff_api::v1::ErrorBody),
+    ),
+)]
 pub async fn leave(
     State(api): State<ApiState>,
     caller: Caller,
-    Path(id): Path<NodeId>,
+    Path(id): Path<String>,
 ) -> ApiResult<Json<ClusterStatus>> {
     caller.require(Role::Admin, None)?;
+    let id: NodeId = id
+        .parse()
+        .map_err(|_| ApiError::invalid(format!("server id {id:?} is not a number")))?;
     let status = cluster_status(&api);
     let Some(member) = status.members.iter().find(|m| m.id == id) else {
         return Err(ApiError::not_found(format!("server {id}")));
@@ -148,6 +181,18 @@ pub async fn leave(
     Ok(Json(cluster_status(&api)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/cluster/snapshot",
+    tag = "cluster",
+    responses(
+        ErrorResponses,
+        (status = 200, description = "Every object at one revision (the state machine's \
+                                      snapshot format), for `skiff server --restore`; the \
+                                      revision is in `X-Skiff-Revision`",
+         content_type = "application/octet-stream", body = Vec<u8>),
+    ),
+)]
 /// `GET /v1/cluster/snapshot`: a consistent backup of every object (the state machine's
 /// snapshot format, `application/octet-stream`), for `skiff server --restore`. The revision it
 /// was taken at is in the `X-Skiff-Revision` header.

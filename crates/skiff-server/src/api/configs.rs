@@ -5,44 +5,22 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::Json;
 use base64::Engine;
 use skiff_api::v1::{PutPayload, WriteResult};
 use skiff_core::objects::{Config, Role};
-use skiff_core::{Command, Expect, Key, Kind, Object, Record};
+use skiff_core::{Command, Key, Kind, Object, Record};
 
 use super::auth::Caller;
-use super::body::Body;
-use super::error::{ApiError, ApiResult};
+use super::body::{self, RawBody};
+use super::conditional::expectation;
+use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::{name, written, ApiState, List, Params, ReadParams};
 
 /// Labels a config may carry, and how long each may be.
 const MAX_LABELS: usize = 64;
 const MAX_LABEL_LEN: usize = 256;
-
-/// The precondition of a write, from `If-Match` / `If-None-Match`.
-pub fn expectation(headers: &HeaderMap) -> ApiResult<Expect> {
-    if let Some(value) = headers.get(header::IF_NONE_MATCH) {
-        return match value.to_str() {
-            Ok("*") => Ok(Expect::Absent),
-            _ => Err(ApiError::invalid(
-                "If-None-Match takes only *, for create-only writes",
-            )),
-        };
-    }
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(Expect::Any);
-    };
-    let text = value.to_str().unwrap_or_default().trim();
-    let text = text
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or(text);
-    text.parse::<u64>()
-        .map(Expect::Revision)
-        .map_err(|_| ApiError::invalid(format!("If-Match must be a revision number, not {text:?}")))
-}
 
 fn key(caller: &Caller, role: Role, env: &str, config: &str) -> ApiResult<Key> {
     let env = name("environment", env)?;
@@ -54,15 +32,37 @@ fn key(caller: &Caller, role: Role, env: &str, config: &str) -> ApiResult<Key> {
 }
 
 /// `PUT /v1/envs/{env}/configs/{name}`.
+#[utoipa::path(
+    put,
+    path = "/v1/envs/{env}/configs/{name}",
+    tag = "configs",
+    params(
+        ("env" = String, Path, description = "The environment"),
+        ("name" = String, Path, description = "The config"),
+        ("If-Match" = Option<String>, Header, description = "Write only if the config's \
+          revision is this (`\"12\"`)"),
+        ("If-None-Match" = Option<String>, Header, description = "`*`: create only"),
+    ),
+    request_body = PutPayload,
+    responses(
+        ErrorResponses,
+        (status = 200, body = WriteResult),
+        (status = 409, description = "`revision_conflict`: a precondition failed", body = skiff_api::v1::ErrorBody),
+        (status = 413, description = "`body_too_large`", body = skiff_api::v1::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`", body = skiff_api::v1::ErrorBody),
+    ),
+)]
 pub async fn put(
     State(api): State<ApiState>,
     caller: Caller,
     Path((env, config)): Path<(String, String)>,
     headers: HeaderMap,
-    Body(request): Body<PutPayload>,
+    raw: RawBody,
 ) -> ApiResult<Json<WriteResult>> {
+    // Authorized before the body is parsed: a caller that may not write learns nothing more.
     let key = key(&caller, Role::Deploy, &env, &config)?;
     let expect = expectation(&headers)?;
+    let request: PutPayload = body::parse(raw.format, &raw.bytes)?;
     let data = base64::engine::general_purpose::STANDARD
         .decode(request.data.as_bytes())
         .map_err(|e| ApiError::invalid(format!("field data: not base64: {e}")))?;
@@ -100,7 +100,15 @@ fn check_labels(labels: &BTreeMap<String, String>) -> ApiResult<()> {
     }
 }
 
-/// `GET /v1/envs/{env}/configs/{name}`.
+/// `GET /v1/envs/{env}/configs/{name}`: the payload is base64 in `object.config.data`.
+#[utoipa::path(
+    get,
+    path = "/v1/envs/{env}/configs/{name}",
+    tag = "configs",
+    params(("env" = String, Path, description = "The environment"),
+        ("name" = String, Path, description = "The config"), ReadParams),
+    responses(ErrorResponses, (status = 200, body = Record)),
+)]
 pub async fn get(
     State(api): State<ApiState>,
     caller: Caller,
@@ -113,6 +121,13 @@ pub async fn get(
 }
 
 /// `GET /v1/envs/{env}/configs`.
+#[utoipa::path(
+    get,
+    path = "/v1/envs/{env}/configs",
+    tag = "configs",
+    params(("env" = String, Path, description = "The environment"), ReadParams),
+    responses(ErrorResponses, (status = 200, body = List)),
+)]
 pub async fn list(
     State(api): State<ApiState>,
     caller: Caller,
@@ -132,6 +147,22 @@ pub async fn list(
 }
 
 /// `DELETE /v1/envs/{env}/configs/{name}` (with `If-Match` for a conditional delete).
+#[utoipa::path(
+    delete,
+    path = "/v1/envs/{env}/configs/{name}",
+    tag = "configs",
+    params(
+        ("env" = String, Path, description = "The environment"),
+        ("name" = String, Path, description = "The config"),
+        ("If-Match" = Option<String>, Header, description = "Delete only if the config's \
+          revision is this"),
+    ),
+    responses(
+        ErrorResponses,
+        (status = 200, body = WriteResult),
+        (status = 409, description = "`revision_conflict`: a precondition failed", body = skiff_api::v1::ErrorBody),
+    ),
+)]
 pub async fn delete(
     State(api): State<ApiState>,
     caller: Caller,

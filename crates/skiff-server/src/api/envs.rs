@@ -9,10 +9,21 @@ use skiff_core::{Command, Expect, Key, Kind, Object, Record};
 
 use super::auth::Caller;
 use super::body::Body;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::{name, written, ApiState, List, Params, ReadParams};
 
 /// `POST /v1/envs`: 201 with the revision; 409 if it exists.
+#[utoipa::path(
+    post,
+    path = "/v1/envs",
+    tag = "envs",
+    request_body = CreateEnvironment,
+    responses(
+        ErrorResponses,
+        (status = 201, description = "Created", body = WriteResult),
+        (status = 409, description = "`revision_conflict`: it exists", body = skiff_api::v1::ErrorBody),
+    ),
+)]
 pub async fn create(
     State(api): State<ApiState>,
     caller: Caller,
@@ -35,6 +46,13 @@ pub async fn create(
 }
 
 /// `GET /v1/envs`: the environments the caller may see.
+#[utoipa::path(
+    get,
+    path = "/v1/envs",
+    tag = "envs",
+    params(ReadParams),
+    responses(ErrorResponses, (status = 200, body = List)),
+)]
 pub async fn list(
     State(api): State<ApiState>,
     caller: Caller,
@@ -55,6 +73,13 @@ pub async fn list(
 }
 
 /// `GET /v1/envs/{env}`.
+#[utoipa::path(
+    get,
+    path = "/v1/envs/{env}",
+    tag = "envs",
+    params(("env" = String, Path, description = "The environment"), ReadParams),
+    responses(ErrorResponses, (status = 200, body = Record)),
+)]
 pub async fn get(
     State(api): State<ApiState>,
     caller: Caller,
@@ -69,6 +94,18 @@ pub async fn get(
 }
 
 /// `DELETE /v1/envs/{env}`: 409 `not_empty` while apps, secrets or configs live in it.
+#[utoipa::path(
+    delete,
+    path = "/v1/envs/{env}",
+    tag = "envs",
+    params(("env" = String, Path, description = "The environment")),
+    responses(
+        ErrorResponses,
+        (status = 200, body = WriteResult),
+        (status = 409, description = "`not_empty`: apps, secrets or configs live in it",
+         body = skiff_api::v1::ErrorBody),
+    ),
+)]
 pub async fn delete(
     State(api): State<ApiState>,
     caller: Caller,

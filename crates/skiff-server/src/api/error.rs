@@ -1,6 +1,7 @@
 //! The API's errors: one JSON shape (`skiff_api::v1::ErrorBody`) with a stable code and the
 //! right HTTP status, converted here at the edge from the library errors.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -9,8 +10,11 @@ use axum::Json;
 use serde_json::{json, Value};
 use skiff_api::v1::ErrorBody;
 use skiff_core::plan::PlanError;
-use skiff_core::state::Rejection;
+use skiff_core::state::{Found, Rejection};
 use skiff_core::{Expect, Key};
+use utoipa::openapi::content::Content;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::{Ref, RefOr};
 
 use crate::control::Unavailable;
 
@@ -71,8 +75,10 @@ impl ApiError {
         )
     }
 
-    /// 409 `revision_conflict`: a compare-and-swap failed.
-    pub fn conflict(key: &Key, expected: Expect, found: impl std::fmt::Display) -> Self {
+    /// 409 `revision_conflict`: a compare-and-swap failed. `details.expected` and
+    /// `details.found` are the state machine's `Expect` and `Found` as JSON (`"absent"`,
+    /// `{"revision": 12}`).
+    pub fn conflict(key: &Key, expected: Expect, found: Found) -> Self {
         Self::new(
             StatusCode::CONFLICT,
             "revision_conflict",
@@ -81,7 +87,7 @@ impl ApiError {
         .with_details(json!({
             "key": key.to_string(),
             "expected": expected,
-            "found": found.to_string(),
+            "found": found,
         }))
     }
 
@@ -176,3 +182,43 @@ impl From<Rejection> for ApiError {
 
 /// The result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The error answers any authenticated endpoint may give, for the OpenAPI document (each
+/// endpoint adds its own: 409, 413, …). docs/api.md lists the codes.
+#[derive(Debug)]
+pub struct ErrorResponses;
+
+impl utoipa::IntoResponses for ErrorResponses {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
+        [
+            (
+                "400",
+                "`invalid_request` (a bad name, parameter or header) or `invalid_body`",
+            ),
+            (
+                "401",
+                "`unauthenticated`: no token, or an unknown or revoked one",
+            ),
+            (
+                "403",
+                "`forbidden`: the token's role or environments do not allow this",
+            ),
+            ("404", "`not_found` (no such object) or `no_such_route`"),
+            (
+                "503",
+                "No leader or no quorum now (`no_leader`, `not_leader`, `leader_unreachable`, \
+                 `timeout`, `no_quorum`, `stopping`): retry after `details.retry_after_ms`",
+            ),
+        ]
+        .into_iter()
+        .map(|(status, description)| {
+            let body = Content::new(Some(Ref::from_schema_name("ErrorBody")));
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content("application/json", body)
+                .build();
+            (status.to_owned(), RefOr::T(response))
+        })
+        .collect()
+    }
+}

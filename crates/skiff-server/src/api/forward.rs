@@ -44,7 +44,7 @@ fn needs_leader(req: &Request) -> bool {
             .query()
             .unwrap_or_default()
             .split('&')
-            .any(|pair| pair == "stale=true" || pair == "stale=1" || pair == "stale");
+            .any(|pair| pair == "stale=true");
         return !stale;
     }
     true

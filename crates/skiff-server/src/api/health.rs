@@ -8,11 +8,28 @@ use serde_json::{json, Value};
 use super::ApiState;
 
 /// 200 while the process serves requests.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "meta",
+    security(()),
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object)),
+)]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// 200 once Raft runs, a leader is known and this server has applied the log; 503 otherwise.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "meta",
+    security(()),
+    responses(
+        (status = 200, description = "Ready: `{ready, id, leader, term, applied}`", body = Object),
+        (status = 503, description = "Not ready (same shape)", body = Object),
+    ),
+)]
 pub async fn readyz(State(api): State<ApiState>) -> (StatusCode, Json<Value>) {
     let metrics = api.control.raft().metrics();
     let m = metrics.borrow().clone();

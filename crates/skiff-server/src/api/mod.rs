@@ -2,29 +2,42 @@
 //! request into a read of the state or one command proposed through Raft.
 //!
 //! Every request passes, outermost first: the body limit, [`forward::forward_to_leader`]
-//! (followers hand writes and linearizable reads to the leader), then, under `/v1`,
-//! [`auth::authenticate`].
+//! (followers hand writes and linearizable reads to the leader), then, under `/v1` (but for
+//! the OpenAPI document), [`auth::authenticate`]. Routes are declared once, in [`routes`],
+//! from the handlers' `#[utoipa::path]` attributes, which also make the OpenAPI document
+//! ([`openapi`]).
 
+mod apps;
 pub mod auth;
 pub mod body;
 mod cluster;
+pub mod conditional;
 mod configs;
 mod envs;
 pub mod error;
+pub mod events;
 pub mod forward;
 mod health;
+pub mod manifest;
+mod nodes;
+pub mod openapi;
+mod services;
+mod tasks;
 mod tokens;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Query};
 use axum::http::request::Parts;
-use axum::routing::{delete, get, post};
+use axum::http::StatusCode;
 use axum::{middleware, Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use skiff_core::objects::Timestamp;
-use skiff_core::{Command, Name, Response, State};
+use skiff_core::{Command, Key, Name, Record, Response, State};
+use tokio::sync::watch;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use self::error::{ApiError, ApiResult};
 use crate::control::{Consistency, ControlPlane};
@@ -38,16 +51,44 @@ pub struct ApiState {
     pub http: reqwest::Client,
     /// The largest request body read.
     pub body_limit: usize,
+    /// Turns `true` when the server stops: open watch streams end.
+    stopping: watch::Receiver<bool>,
 }
 
 impl ApiState {
-    /// State for the API over `control`, reading bodies up to `body_limit` bytes.
-    pub fn new(control: ControlPlane, body_limit: usize) -> Self {
+    /// State for the API over `control`, reading bodies up to `body_limit` bytes; long-lived
+    /// answers (watch streams) end when `stopping` turns `true`.
+    pub fn new(control: ControlPlane, body_limit: usize, stopping: watch::Receiver<bool>) -> Self {
         Self {
             control,
             http: forward::client(),
             body_limit,
+            stopping,
         }
+    }
+
+    /// Resolves once the server stops (never, if whoever could stop it is gone).
+    pub async fn stopped(&self) {
+        let mut stopping = self.stopping.clone();
+        if stopping.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// The records under `prefix` (a key prefix ending at a segment boundary) and the revision
+    /// they were read at.
+    pub async fn list(&self, params: &ReadParams, prefix: &str) -> ApiResult<List> {
+        self.read(params, |state| List {
+            revision: state.revision(),
+            items: state.list(prefix).into_iter().cloned().collect(),
+        })
+        .await
+    }
+
+    /// The record at `key`; 404 `not_found` when there is none.
+    pub async fn get(&self, params: &ReadParams, key: &Key) -> ApiResult<Record> {
+        let record = self.read(params, |state| state.get(key).cloned()).await?;
+        record.ok_or_else(|| ApiError::not_found(key))
     }
 
     /// Runs `read` on the state, as fresh as `params` asks.
@@ -93,8 +134,9 @@ impl Written {
 }
 
 /// The query of a read: `?stale=true` reads this server's state without asking the leader.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ReadParams {
     /// Read locally, possibly behind the leader.
     #[serde(default)]
@@ -142,36 +184,65 @@ pub fn now() -> Timestamp {
     Timestamp(ms)
 }
 
+/// The routes that need a token, each with its OpenAPI operation.
+fn v1_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(envs::list, envs::create))
+        .routes(routes!(envs::get, envs::delete))
+        .routes(routes!(apps::list, apps::apply))
+        .routes(routes!(apps::get, apps::delete))
+        .routes(routes!(apps::history))
+        .routes(routes!(services::list))
+        .routes(routes!(services::get))
+        .routes(routes!(configs::list))
+        .routes(routes!(configs::get, configs::put, configs::delete))
+        .routes(routes!(tasks::list))
+        .routes(routes!(tasks::get))
+        .routes(routes!(nodes::list))
+        .routes(routes!(nodes::get))
+        .routes(routes!(events::watch))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::delete))
+        .routes(routes!(cluster::status))
+        .routes(routes!(cluster::join))
+        .routes(routes!(cluster::leave))
+        .routes(routes!(cluster::snapshot))
+}
+
+/// The routes anyone may call.
+fn public_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(openapi::serve))
+}
+
+/// Every route with its OpenAPI operation, without the middleware (for the document).
+pub fn routes() -> OpenApiRouter<ApiState> {
+    public_routes().merge(v1_routes())
+}
+
 /// The API's router.
 pub fn router(api: ApiState) -> Router {
     let body_limit = api.body_limit;
-    let v1 = Router::new()
-        .route("/v1/envs", get(envs::list).post(envs::create))
-        .route("/v1/envs/{env}", get(envs::get).delete(envs::delete))
-        .route("/v1/envs/{env}/configs", get(configs::list))
-        .route(
-            "/v1/envs/{env}/configs/{name}",
-            get(configs::get).put(configs::put).delete(configs::delete),
-        )
-        .route("/v1/tokens", get(tokens::list).post(tokens::create))
-        .route("/v1/tokens/{id}", delete(tokens::delete))
-        .route("/v1/cluster", get(cluster::status))
-        .route("/v1/cluster/members", post(cluster::join))
-        .route("/v1/cluster/snapshot", get(cluster::snapshot))
-        .route("/v1/cluster/members/{id}", delete(cluster::leave))
-        .layer(middleware::from_fn_with_state(
-            api.control.clone(),
-            auth::authenticate,
-        ));
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .merge(v1)
+    let authenticated = v1_routes().layer(middleware::from_fn_with_state(
+        api.control.clone(),
+        auth::authenticate,
+    ));
+    let (router, _) = public_routes().merge(authenticated).split_for_parts();
+    router
         .fallback(|| async {
             ApiError::new(
-                axum::http::StatusCode::NOT_FOUND,
+                StatusCode::NOT_FOUND,
                 "no_such_route",
                 "no such API route; see /v1/openapi.json",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take this method; see /v1/openapi.json",
             )
         })
         .layer(middleware::from_fn_with_state(

@@ -11,7 +11,7 @@ use skiff_core::{Command, Expect, Key, Kind, Name, Object};
 
 use super::auth::{Caller, TokenString};
 use super::body::Body;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::{name, now, written, ApiState, List, Params, ReadParams};
 
 /// Longest description kept.
@@ -39,6 +39,17 @@ fn require_admin_over(caller: &Caller, scope: &TokenScope) -> ApiResult<()> {
 }
 
 /// `POST /v1/tokens`: 201 with the token string.
+#[utoipa::path(
+    post,
+    path = "/v1/tokens",
+    tag = "tokens",
+    request_body = CreateToken,
+    responses(
+        ErrorResponses,
+        (status = 201, description = "Created; the only time the secret is shown",
+         body = CreatedToken),
+    ),
+)]
 pub async fn create(
     State(api): State<ApiState>,
     caller: Caller,
@@ -87,6 +98,13 @@ pub async fn create(
 }
 
 /// `GET /v1/tokens`: every token, with its secret's hash blanked (cluster-wide admins only).
+#[utoipa::path(
+    get,
+    path = "/v1/tokens",
+    tag = "tokens",
+    params(ReadParams),
+    responses(ErrorResponses, (status = 200, body = List)),
+)]
 pub async fn list(
     State(api): State<ApiState>,
     caller: Caller,
@@ -112,6 +130,13 @@ pub async fn list(
 }
 
 /// `DELETE /v1/tokens/{id}`: revokes a token at once on every server.
+#[utoipa::path(
+    delete,
+    path = "/v1/tokens/{id}",
+    tag = "tokens",
+    params(("id" = String, Path, description = "The token's id")),
+    responses(ErrorResponses, (status = 200, body = WriteResult)),
+)]
 pub async fn delete(
     State(api): State<ApiState>,
     caller: Caller,

@@ -58,7 +58,8 @@ fn watchers_get_every_change_after_their_revision_in_order() {
     }
     let events = state.events_since(0).unwrap();
     assert_eq!(events[0].object, Some(env("dev")));
-    assert_eq!(events[2].object, None);
+    // A delete carries the object it removed (the node as put at revision 2).
+    assert_eq!(events[2].object, Some(node("n1")));
 }
 
 #[test]
