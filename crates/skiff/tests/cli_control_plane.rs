@@ -1,10 +1,6 @@
 //! The control-plane commands as an operator runs them: a real `skiff server --bootstrap`
 //! process on 127.0.0.1, and `skiff env|token|cluster|get|apply|rm` processes talking to it
 //! through SKIFF_SERVER and SKIFF_TOKEN.
-//!
-//! The tests marked `#[ignore = "needs the apps endpoint …"]` drive `/v1/envs/{env}/apps`,
-//! `/services`, `/tasks` and `/nodes`, which another branch adds to the server; they are written
-//! against the API contract and are to be run (and the `ignore` removed) once it is merged.
 
 mod server_process;
 
@@ -302,7 +298,6 @@ async fn configs_with_preconditions_through_the_client() {
 }
 
 #[test]
-#[ignore = "needs the apps endpoint (/v1/envs/{env}/apps, services), merged from another branch"]
 fn apps_are_applied_listed_and_removed() {
     let server = ServerProcess::bootstrap();
     ok(&server.skiff(&["env", "create", "dev"]));
@@ -379,7 +374,6 @@ fn apps_are_applied_listed_and_removed() {
 }
 
 #[test]
-#[ignore = "needs the tasks and nodes endpoints (/v1/tasks, /v1/nodes), merged from another branch"]
 fn tasks_and_nodes_list_with_their_headers() {
     let server = ServerProcess::bootstrap();
     ok(&server.skiff(&["env", "create", "dev"]));
