@@ -14,4 +14,6 @@ pub mod plan;
 pub mod state;
 
 pub use objects::{Key, KeyError, Kind, Name, NameError, Object};
-pub use state::{Command, Compacted, Event, EventKind, Expect, Op, Record, Response, State};
+pub use state::{
+    Command, Compacted, Event, EventKind, Expect, Op, Proposal, Record, Response, State,
+};

@@ -5,11 +5,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, RaftError};
 use openraft::{BasicNode, Raft, ServerState};
 use skiff_core::{Command, Response, State};
 use skiff_store::cluster::ClusterConfig;
 use skiff_store::{NodeId, StateMachineStore};
+
+use crate::proposer::Proposer;
 
 /// How fresh a read must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +54,15 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// The pause between two rounds of confirming leadership for a read.
 const READ_RETRY_PAUSE: Duration = Duration::from_millis(10);
 
+/// The leader `raft` knows of: its id and address.
+pub(crate) fn leader_of(raft: &Raft<ClusterConfig>) -> Option<(NodeId, String)> {
+    let metrics = raft.metrics();
+    let m = metrics.borrow();
+    let id = m.current_leader?;
+    let node: &BasicNode = m.membership_config.membership().get_node(&id)?;
+    Some((id, node.addr.clone()))
+}
+
 /// The local member of the control plane. Cloning is cheap.
 #[derive(Clone)]
 pub struct ControlPlane {
@@ -63,6 +74,7 @@ struct Inner {
     advertise: String,
     raft: Raft<ClusterConfig>,
     sm: StateMachineStore<State>,
+    proposer: Proposer,
 }
 
 impl fmt::Debug for ControlPlane {
@@ -86,6 +98,7 @@ impl ControlPlane {
             inner: Arc::new(Inner {
                 id,
                 advertise,
+                proposer: Proposer::start(id, raft.clone()),
                 raft,
                 sm,
             }),
@@ -116,31 +129,14 @@ impl ControlPlane {
 
     /// The leader this server knows of: its id and address.
     pub fn leader(&self) -> Option<(NodeId, String)> {
-        let metrics = self.inner.raft.metrics();
-        let m = metrics.borrow();
-        let id = m.current_leader?;
-        let node: &BasicNode = m.membership_config.membership().get_node(&id)?;
-        Some((id, node.addr.clone()))
+        leader_of(&self.inner.raft)
     }
 
     /// Proposes `command` through Raft on this server (which must lead) and returns what the
-    /// state machine answered once the entry is committed and applied.
+    /// state machine answered once the entry is committed and applied. Concurrent commands are
+    /// grouped into shared log entries ([`crate::proposer`]).
     pub async fn propose(&self, command: Command) -> Result<Response, Unavailable> {
-        let written = tokio::time::timeout(WRITE_TIMEOUT, self.inner.raft.client_write(command))
-            .await
-            .map_err(|_| Unavailable::Timeout(WRITE_TIMEOUT))?;
-        match written {
-            Ok(written) => Ok(written
-                .data
-                .expect("a normal entry carries its command and gets an answer")),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
-                Err(self.not_leader())
-            }
-            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
-                unreachable!("a normal write is not a membership change: {e}")
-            }
-            Err(RaftError::Fatal(fatal)) => Err(Unavailable::Stopped(fatal.to_string())),
-        }
+        self.inner.proposer.propose(command).await
     }
 
     /// Runs `read` on the state, after making sure it is fresh enough.

@@ -11,6 +11,7 @@
 pub mod api;
 pub mod config;
 pub mod control;
+mod proposer;
 pub mod raft_network;
 mod server;
 

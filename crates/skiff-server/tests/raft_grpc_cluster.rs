@@ -10,7 +10,7 @@ use std::time::Duration;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Config, Raft, ServerState, SnapshotPolicy};
 use skiff_core::objects::Environment;
-use skiff_core::{Command, Expect, Key, Name, Object, Response, State};
+use skiff_core::{Command, Expect, Key, Name, Object, Proposal, Response, State};
 use skiff_server::raft_network::{serve, GrpcNetwork};
 use skiff_store::cluster::ClusterConfig;
 use skiff_store::{NodeId, StateMachineStore, Store};
@@ -132,11 +132,11 @@ async fn create(members: &[Member], name: &str) -> u64 {
         let member = members.iter().find(|m| m.id == id).unwrap();
         match member
             .raft
-            .client_write(Command::put(env(name), Expect::Absent))
+            .client_write(Proposal::one(Command::put(env(name), Expect::Absent)))
             .await
         {
-            Ok(written) => match written.data {
-                Some(Response::Ok { revision, .. }) => return revision,
+            Ok(written) => match written.data.as_deref() {
+                Some([Response::Ok { revision, .. }]) => return *revision,
                 other => panic!("create {name}: {other:?}"),
             },
             // Leadership moved before the entry was appended: nothing was written, try again.

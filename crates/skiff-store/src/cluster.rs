@@ -1,17 +1,17 @@
-//! The cluster's state machine: `skiff-core`'s [`State`] behind Raft. Applying an entry is
-//! `State::apply` with the entry's log index as the revision; snapshots are the state's own
-//! versioned format.
+//! The cluster's state machine: `skiff-core`'s [`State`] behind Raft. An entry is a
+//! [`Proposal`] (one or more commands); applying it is `State::apply_proposal` with the entry's
+//! log index as the revision; snapshots are the state's own versioned format.
 
-use skiff_core::state::{Command, Response, State};
+use skiff_core::state::{Proposal, Response, State};
 
 use crate::StateMachine;
 
 impl StateMachine for State {
-    type Command = Command;
-    type Response = Response;
+    type Command = Proposal;
+    type Response = Vec<Response>;
 
-    fn apply(&mut self, index: u64, command: &Command) -> Response {
-        State::apply(self, index, command)
+    fn apply(&mut self, index: u64, proposal: &Proposal) -> Vec<Response> {
+        State::apply_proposal(self, index, proposal)
     }
 
     fn snapshot(&self) -> Vec<u8> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use openraft::Raft;
 use skiff_core::objects::Environment;
-use skiff_core::{Command, Expect, Key, Name, Object, Response, State};
+use skiff_core::{Command, Expect, Key, Name, Object, Proposal, Response, State};
 use skiff_store::cluster::ClusterConfig;
 use skiff_store::testing::single;
 
@@ -25,11 +25,14 @@ fn env(name: &str) -> Object {
 }
 
 async fn write(raft: &Raft<ClusterConfig>, command: Command) -> Response {
-    raft.client_write(command)
+    let mut answers = raft
+        .client_write(Proposal::one(command))
         .await
         .unwrap()
         .data
-        .expect("a normal entry has a response")
+        .expect("a normal entry has a response");
+    assert_eq!(answers.len(), 1, "one answer per command");
+    answers.pop().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

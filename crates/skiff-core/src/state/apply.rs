@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::command::{Action, OpRef, OpResult, Rejection, Response};
 use super::watch::{Event, EventKind};
-use super::{rules, Command, Found, Record, State};
+use super::{rules, Command, Found, Proposal, Record, State};
 use crate::objects::{Key, Object};
 
 /// One staged change: the object to write (a put) or `None` (a delete).
@@ -31,11 +31,40 @@ impl State {
             };
         }
         self.applied = revision;
+        self.apply_at(revision, command)
+    }
+
+    /// Applies the committed log entry `proposal` at `revision` (its log index): each of its
+    /// commands in order, all at that revision, each with its own answer — as if each were an
+    /// entry of its own, except that they share the revision (as the ops of a transaction do).
+    ///
+    /// A command that touches a key an earlier command of the same proposal wrote is answered
+    /// [`Response::Conflict`] (found: this revision) and changes nothing, so that one revision
+    /// never names two versions of an object. The proposer keeps the commands of a proposal on
+    /// distinct keys; this keeps `apply` safe and deterministic whatever it is given.
+    pub fn apply_proposal(&mut self, revision: u64, proposal: &Proposal) -> Vec<Response> {
+        if revision <= self.applied {
+            let applied = self.applied;
+            let stale = Response::Invalid {
+                reason: Rejection::StaleRevision { revision, applied },
+            };
+            return vec![stale; proposal.commands.len()];
+        }
+        self.applied = revision;
+        proposal
+            .commands
+            .iter()
+            .map(|command| self.apply_at(revision, command))
+            .collect()
+    }
+
+    /// Applies `command` at `revision`, which is already the state's applied revision.
+    fn apply_at(&mut self, revision: u64, command: &Command) -> Response {
         let ops = command.ops();
         let mut results = Vec::with_capacity(ops.len());
         for op in &ops {
             let found = self.found(op.key);
-            if !op.expect.admits(found) {
+            if !op.expect.admits(found) || found == Found::Revision(revision) {
                 return Response::Conflict {
                     key: op.key.clone(),
                     expected: op.expect,

@@ -99,6 +99,31 @@ impl Op {
     }
 }
 
+/// What one Raft log entry carries: commands proposed together by the leader's proposer, which
+/// groups concurrent writes on distinct keys so that one entry — one disk flush on each server —
+/// carries many of them. [`crate::State::apply_proposal`] applies them in order at the entry's
+/// revision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Proposal {
+    /// The commands, each answered on its own.
+    pub commands: Vec<Command>,
+}
+
+impl Proposal {
+    /// A proposal of one command.
+    pub fn one(command: Command) -> Self {
+        Self {
+            commands: vec![command],
+        }
+    }
+
+    /// The key texts `command` touches, to keep a proposal's commands on distinct keys.
+    pub fn keys_of(command: &Command) -> Vec<String> {
+        command.ops().iter().map(|op| op.key.to_string()).collect()
+    }
+}
+
 impl Command {
     /// A put of `object` at its own key.
     pub fn put(object: Object, expect: Expect) -> Self {

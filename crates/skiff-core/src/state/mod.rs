@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::objects::{Key, Object};
 
-pub use command::{Command, Expect, Found, Op, OpResult, Rejection, Response, TaskIdentity};
+pub use command::{
+    Command, Expect, Found, Op, OpResult, Proposal, Rejection, Response, TaskIdentity,
+};
 pub use snapshot::{SnapshotError, SNAPSHOT_FORMAT};
 pub use watch::{Compacted, Event, EventKind, DEFAULT_HISTORY_LIMIT};
 

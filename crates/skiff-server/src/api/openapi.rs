@@ -118,6 +118,7 @@ mod tests {
         ("/v1/cluster", "get"),
         ("/v1/cluster/members", "post"),
         ("/v1/cluster/members/{id}", "delete"),
+        ("/v1/cluster/snapshot", "get"),
     ];
 
     fn operations(doc: &serde_json::Value) -> Vec<(String, String)> {

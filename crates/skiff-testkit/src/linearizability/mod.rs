@@ -131,9 +131,9 @@ impl Checker {
         for (index, operation) in history.operations.iter().enumerate() {
             by_key.entry(&operation.key).or_default().push(index);
         }
-        let reported = global::reported_revisions(history);
         let mut undecided = Vec::new();
         for (key, indices) in by_key {
+            let reported = global::reported_revisions(history, key);
             match per_key::check(history, &indices, &reported, self.steps_per_key) {
                 KeyVerdict::Ok => {}
                 KeyVerdict::Inconclusive => undecided.push(key.to_owned()),

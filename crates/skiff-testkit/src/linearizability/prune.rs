@@ -10,9 +10,11 @@
 //! take effect and nothing that stays observes the key. Without them `W` finds the state from
 //! before `U`, which it does not observe either (a cas's expectation is an observation); only
 //! the lower bound on `W`'s revision drops, which admits more. After `W` the states agree, but
-//! for a lower bound on a revision. The revision `U` was never told cannot be one that a write
-//! on any key reported, since acknowledged revisions are unique across the store (checked
-//! before any key is searched), so observing such a revision never observes `U`.
+//! for a lower bound on a revision. The revision `U` was never told cannot be one that an
+//! acknowledged write of the same key reported, since one key's acknowledged revisions are
+//! unique (checked before any key is searched), so observing such a revision never observes
+//! `U`. (Writes of other keys may share `U`'s revision — one log entry carries several — so
+//! only the key's own acknowledged revisions count as reported.)
 
 use std::collections::{HashMap, HashSet};
 

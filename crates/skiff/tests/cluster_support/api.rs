@@ -71,12 +71,12 @@ impl Reply {
             return None;
         }
         let body: Value = serde_json::from_str(body).ok()?;
-        let found = body["details"]["found"].as_str()?;
-        match found.strip_prefix("revision ") {
-            Some(rev) => Some(Some(rev.parse().ok()?)),
-            None if found == "no object" => Some(None),
-            None => None,
+        // `details.found` is "absent" or {"revision": n}.
+        let found = &body["details"]["found"];
+        if found.as_str() == Some("absent") {
+            return Some(None);
         }
+        Some(Some(found["revision"].as_u64()?))
     }
 
     /// The error code, if an error came back.

@@ -1,6 +1,7 @@
 //! Table tests of the state machine, with small fixtures for every kind of object.
 
 mod apply;
+mod proposal;
 mod reads;
 mod rules;
 mod snapshot;
