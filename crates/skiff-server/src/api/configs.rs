@@ -116,8 +116,7 @@ pub async fn get(
     Params(params): Params<ReadParams>,
 ) -> ApiResult<Json<Record>> {
     let key = key(&caller, Role::Read, &env, &config)?;
-    let record = api.read(&params, |state| state.get(&key).cloned()).await?;
-    record.map(Json).ok_or_else(|| ApiError::not_found(&key))
+    Ok(Json(api.get(&params, &key).await?))
 }
 
 /// `GET /v1/envs/{env}/configs`.
@@ -137,13 +136,7 @@ pub async fn list(
     let env = name("environment", &env)?;
     caller.require(Role::Read, Some(&env))?;
     let prefix = format!("{}{env}/", Kind::Config.prefix());
-    let (revision, items) = api
-        .read(&params, |state| {
-            let items = state.list(&prefix).into_iter().cloned().collect();
-            (state.revision(), items)
-        })
-        .await?;
-    Ok(Json(List { revision, items }))
+    Ok(Json(api.list(&params, &prefix).await?))
 }
 
 /// `DELETE /v1/envs/{env}/configs/{name}` (with `If-Match` for a conditional delete).

@@ -89,8 +89,7 @@ pub async fn get(
     let env = name("environment", &env)?;
     caller.require(Role::Read, Some(&env))?;
     let key = Key::Environment { env };
-    let record = api.read(&params, |state| state.get(&key).cloned()).await?;
-    record.map(Json).ok_or_else(|| ApiError::not_found(&key))
+    Ok(Json(api.get(&params, &key).await?))
 }
 
 /// `DELETE /v1/envs/{env}`: 409 `not_empty` while apps, secrets or configs live in it.
