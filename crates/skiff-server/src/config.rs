@@ -52,7 +52,7 @@ pub enum Start {
 
 /// Raft's timing. openraft's followers first wait out the old leader's lease (the longest
 /// election timeout), then their own random election timeout, before they stand: with the
-/// defaults (100 ms heartbeats, 300–600 ms) a follower stands 0.9–1.2 s after the last
+/// defaults (100 ms heartbeats, 250–500 ms) a follower stands 0.75–1 s after the last
 /// heartbeat, about etcd's default 1 s election timeout. The failover benchmark
 /// (`cargo bench -p skiff --bench control_plane_failover`) measures the whole outage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +69,7 @@ impl Default for RaftTuning {
     fn default() -> Self {
         Self {
             heartbeat_ms: 100,
-            election_timeout_ms: (300, 600),
+            election_timeout_ms: (250, 500),
             snapshot_every: 10_000,
         }
     }
