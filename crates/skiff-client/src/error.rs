@@ -28,6 +28,20 @@ pub enum Error {
         /// The last failure, naming its server.
         last: String,
     },
+    /// A write that was sent but not answered (a timeout, a broken connection, a 503
+    /// `timeout`): it may or may not have been applied, so it is not sent again.
+    #[error(
+        "{endpoint}: no answer from {server} ({reason}); the write may or may not have been \
+         applied: read the object before trying again"
+    )]
+    Indeterminate {
+        /// The endpoint called.
+        endpoint: String,
+        /// The server it was sent to.
+        server: String,
+        /// What happened.
+        reason: String,
+    },
     /// A watch asked for changes older than the server still keeps (410 `compacted`, or the
     /// watcher fell behind mid-stream): list again, then watch from the listing's revision.
     #[error(transparent)]

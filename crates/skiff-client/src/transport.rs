@@ -138,6 +138,8 @@ enum Attempt<T> {
     },
     /// No answer (connection refused or broken, timeout).
     Failed(String),
+    /// A write sent without an answer that says whether it was applied: final, never retried.
+    Indeterminate(Error),
 }
 
 impl Client {
@@ -220,6 +222,7 @@ impl Client {
                     Attempt::Failed(why) => {
                         last = Some(Last::NoAnswer(format!("{}: {why}", server.name)));
                     }
+                    Attempt::Indeterminate(error) => return Err(error),
                 }
             }
             let elapsed = started.elapsed();
@@ -259,9 +262,21 @@ impl Client {
         if self.stale_reads && call.method == Method::GET {
             request = request.query(&[("stale", "true")]);
         }
+        // A read may be sent again anywhere; a write only when it surely was not applied: the
+        // connection was refused, or a 503 that is answered before anything is proposed.
+        let write = call.method != Method::GET && call.method != Method::HEAD;
+        let indeterminate = |reason: String| {
+            Attempt::Indeterminate(Error::Indeterminate {
+                endpoint: call.endpoint.clone(),
+                server: server.name.clone(),
+                reason,
+            })
+        };
         let response = match tokio::time::timeout(timeout, request.send()).await {
             Ok(Ok(response)) => response,
+            Ok(Err(e)) if write && !e.is_connect() => return indeterminate(describe(&e)),
             Ok(Err(e)) => return Attempt::Failed(describe(&e)),
+            Err(_) if write => return indeterminate(format!("no answer within {timeout:?}")),
             Err(_) => return Attempt::Failed(format!("no answer within {timeout:?}")),
         };
         if response.status() != StatusCode::SERVICE_UNAVAILABLE {
@@ -281,6 +296,9 @@ impl Client {
             _ => Vec::new(),
         };
         let error = api_error(&call.endpoint, StatusCode::SERVICE_UNAVAILABLE, &body);
+        if write && error.code() == Some("timeout") {
+            return Attempt::Indeterminate(error);
+        }
         let body_hint = match &error {
             Error::Api { body, .. } => body.details.get("retry_after_ms").and_then(|v| v.as_u64()),
             _ => None,

@@ -216,3 +216,38 @@ async fn an_answer_that_is_not_the_apis_is_reported_with_its_status() {
         "{err:?}"
     );
 }
+
+/// A stub whose config `PUT` counts its calls and answers with `answer`.
+async fn put_stub(answer: fn() -> axum::response::Response) -> (Stub, Counter) {
+    let count = Counter::default();
+    let seen = count.clone();
+    let router = Router::new().route(
+        "/v1/envs/{env}/configs/{name}",
+        put(move || async move {
+            seen.bump();
+            answer()
+        }),
+    );
+    (Stub::serve(router).await, count)
+}
+
+#[tokio::test]
+async fn a_write_that_may_have_been_applied_is_not_sent_again() {
+    // The leader could not say whether the write committed: a 503 `timeout`.
+    let (unsure, unsure_calls) = put_stub(|| {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the cluster did not answer",
+        )
+    })
+    .await;
+    let (other, other_calls) =
+        put_stub(|| axum::Json(serde_json::json!({"revision": 3})).into_response()).await;
+    let got = client(&[unsure.name(), other.name()])
+        .put_config("dev", "site", b"x", Default::default(), Expect::Any)
+        .await
+        .unwrap_err();
+    assert_eq!(got.code(), Some("timeout"), "{got}");
+    assert_eq!((unsure_calls.get(), other_calls.get()), (1, 0));
+}

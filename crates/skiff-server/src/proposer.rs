@@ -23,6 +23,9 @@ use crate::control::{leader_of, Unavailable, WRITE_TIMEOUT};
 const MAX_IN_FLIGHT: usize = 4;
 /// The most commands one entry carries.
 const MAX_COMMANDS: usize = 512;
+/// The most bytes (of JSON) the commands of one entry add up to, beyond its first command, so
+/// that an entry stays well inside one Raft message (`skiff_proto::MAX_MESSAGE_SIZE`).
+const MAX_ENTRY_BYTES: usize = 8 << 20;
 
 type Answer = Result<Response, Unavailable>;
 
@@ -30,6 +33,8 @@ type Answer = Result<Response, Unavailable>;
 struct Pending {
     command: Command,
     keys: Vec<String>,
+    /// The command's size as JSON.
+    bytes: usize,
     reply: oneshot::Sender<Answer>,
 }
 
@@ -57,10 +62,12 @@ impl Proposer {
     pub(crate) async fn propose(&self, command: Command) -> Answer {
         let (reply, answer) = oneshot::channel();
         let keys = Proposal::keys_of(&command);
+        let bytes = serde_json::to_vec(&command).map_or(0, |json| json.len());
         self.queue
             .send(Pending {
                 command,
                 keys,
+                bytes,
                 reply,
             })
             .map_err(|_| Unavailable::Stopped("the proposer has stopped".into()))?;
@@ -87,16 +94,19 @@ async fn run(id: NodeId, raft: Raft<ClusterConfig>, mut queue: mpsc::UnboundedRe
             return;
         };
         let mut keys: HashSet<String> = first.keys.iter().cloned().collect();
+        let mut bytes = first.bytes;
         let mut batch = vec![first];
         while batch.len() < MAX_COMMANDS {
             let Ok(next) = queue.try_recv() else { break };
-            if next.keys.iter().any(|k| keys.contains(k)) {
-                // A second write to a key waits for the next entry, keeping each command's
-                // revision its own version of the key.
+            // A second write to a key waits for the next entry, keeping each command's
+            // revision its own version of the key; so does a command that would make the entry
+            // too big.
+            if next.keys.iter().any(|k| keys.contains(k)) || bytes + next.bytes > MAX_ENTRY_BYTES {
                 carried = Some(next);
                 break;
             }
             keys.extend(next.keys.iter().cloned());
+            bytes += next.bytes;
             batch.push(next);
         }
         let raft = raft.clone();

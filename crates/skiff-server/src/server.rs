@@ -130,14 +130,23 @@ impl Server {
             None if addr.ip().is_unspecified() => return Err(ServerError::NoAdvertise(addr)),
             None => addr.to_string(),
         };
+        let fresh = !config.data_dir.join("raft").exists();
         let (log, sm) = Store::open::<State>(config.data_dir.join("raft"))?;
         let raft_config = config.raft.openraft_config()?;
         let secret_file = config.data_dir.join(CLUSTER_SECRET_FILE);
-        let secret =
-            ClusterSecret::load(secret_file.clone()).map_err(|source| ServerError::Io {
-                path: secret_file,
-                source,
-            })?;
+        let io = |source| ServerError::Io {
+            path: secret_file.clone(),
+            source,
+        };
+        let mut secret = ClusterSecret::load(secret_file.clone()).map_err(io)?;
+        if matches!(config.start, Start::Bootstrap | Start::Restore { .. }) {
+            // A server that founds a cluster makes its secret before it serves, and never
+            // adopts one: otherwise whoever reached the port first could hand it theirs.
+            secret = secret.without_adoption();
+            if fresh && secret.current().is_none() {
+                secret.generate().map_err(io)?;
+            }
+        }
         let network = GrpcNetwork::new(config.id).with_secret(secret.clone());
         let raft = Raft::new(config.id, raft_config, network, log, sm.clone())
             .await

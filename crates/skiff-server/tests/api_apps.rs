@@ -354,3 +354,26 @@ async fn content_type_size_environment_and_quota_are_checked() {
     assert_eq!(e["code"], "quota_exceeded");
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_with_a_query_it_does_not_take_is_refused_and_changes_nothing() {
+    let c = Cluster::one().await;
+    c.create_env("dev").await;
+    let (status, applied) = c.apply_yaml("dev", COMPOSE, &c.admin).await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    // A delete does not take `dry_run`: it must not delete "for real" by ignoring it.
+    let request = c.req(
+        Method::DELETE,
+        "/v1/envs/dev/apps/shop?dry_run=true",
+        &c.admin,
+    );
+    let (status, body) = c.send(request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("dry_run"),
+        "{body}"
+    );
+    let (status, _) = c.get("/v1/envs/dev/apps/shop").await;
+    assert_eq!(status, StatusCode::OK, "the app is still there");
+    c.shutdown().await;
+}

@@ -16,7 +16,7 @@ pub use apply_app::{apply_app, AppPlan};
 pub use delete_app::delete_app;
 pub use diff::{AppDiff, ChangeKind, FieldChange, ObjectDiff};
 pub use error::{PlanError, QuotaExcess};
-pub use restore::{restore, RESTORE_BATCH};
+pub use restore::{restore, RESTORE_BATCH, RESTORE_BATCH_BYTES};
 
 #[cfg(test)]
 mod tests;

@@ -17,7 +17,7 @@ use super::auth::Caller;
 use super::body::RawBody;
 use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::manifest::{self, invalid_manifest};
-use super::{name, written, ApiState, List, Params, ReadParams};
+use super::{name, written, ApiState, List, NoParams, Params, ReadParams};
 
 /// How many times an apply or delete is planned before a conflict is given back.
 pub const PLAN_ATTEMPTS: usize = 5;
@@ -195,6 +195,7 @@ pub async fn get(
 pub async fn delete(
     State(api): State<ApiState>,
     caller: Caller,
+    Params(NoParams {}): Params<NoParams>,
     Path((env, app)): Path<(String, String)>,
 ) -> ApiResult<Json<WriteResult>> {
     let Key::App { env, app } = app_key(&caller, Role::Deploy, &env, &app)? else {

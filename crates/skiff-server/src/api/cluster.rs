@@ -15,7 +15,7 @@ use skiff_store::NodeId;
 use super::auth::Caller;
 use super::body::Body;
 use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::{ApiState, ReadParams};
+use super::{ApiState, NoParams, Params, ReadParams};
 use crate::control::Unavailable;
 
 /// `GET /v1/cluster`: as this server sees it (not forwarded).
@@ -91,6 +91,7 @@ fn membership_error(e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -
 pub async fn join(
     State(api): State<ApiState>,
     caller: Caller,
+    Params(NoParams {}): Params<NoParams>,
     Body(request): Body<JoinRequest>,
 ) -> ApiResult<Json<ClusterStatus>> {
     caller.require(Role::Admin, None)?;
@@ -150,6 +151,7 @@ pub async fn join(
 pub async fn leave(
     State(api): State<ApiState>,
     caller: Caller,
+    Params(NoParams {}): Params<NoParams>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ClusterStatus>> {
     caller.require(Role::Admin, None)?;

@@ -16,7 +16,7 @@ use super::auth::Caller;
 use super::body::{self, RawBody};
 use super::conditional::expectation;
 use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::{name, written, ApiState, List, Params, ReadParams};
+use super::{name, written, ApiState, List, NoParams, Params, ReadParams};
 
 /// Labels a config may carry, and how long each may be.
 const MAX_LABELS: usize = 64;
@@ -55,6 +55,7 @@ fn key(caller: &Caller, role: Role, env: &str, config: &str) -> ApiResult<Key> {
 pub async fn put(
     State(api): State<ApiState>,
     caller: Caller,
+    Params(NoParams {}): Params<NoParams>,
     Path((env, config)): Path<(String, String)>,
     headers: HeaderMap,
     raw: RawBody,
@@ -159,6 +160,7 @@ pub async fn list(
 pub async fn delete(
     State(api): State<ApiState>,
     caller: Caller,
+    Params(NoParams {}): Params<NoParams>,
     Path((env, config)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Json<WriteResult>> {

@@ -10,7 +10,7 @@ use skiff_core::{Command, Expect, Key, Kind, Object, Record};
 use super::auth::Caller;
 use super::body::Body;
 use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::{name, written, ApiState, List, Params, ReadParams};
+use super::{name, written, ApiState, List, NoParams, Params, ReadParams};
 
 /// `POST /v1/envs`: 201 with the revision; 409 if it exists.
 #[utoipa::path(
@@ -27,6 +27,7 @@ use super::{name, written, ApiState, List, Params, ReadParams};
 pub async fn create(
     State(api): State<ApiState>,
     caller: Caller,
+    Params(NoParams {}): Params<NoParams>,
     Body(request): Body<CreateEnvironment>,
 ) -> ApiResult<(StatusCode, Json<WriteResult>)> {
     let env = name("environment name", &request.name)?;
@@ -108,6 +109,7 @@ pub async fn get(
 pub async fn delete(
     State(api): State<ApiState>,
     caller: Caller,
+    Params(NoParams {}): Params<NoParams>,
     Path(env): Path<String>,
 ) -> ApiResult<Json<WriteResult>> {
     let env = name("environment", &env)?;

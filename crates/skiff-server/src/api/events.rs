@@ -129,6 +129,24 @@ fn applied(metrics: &RaftMetrics<NodeId, openraft::BasicNode>) -> u64 {
     metrics.last_applied.map_or(0, |l| l.index)
 }
 
+/// Whether `token` is still stored as it was (not revoked, not replaced).
+fn still_valid(state: &skiff_core::State, token: &Token) -> bool {
+    let key = Key::Token {
+        id: token.id.clone(),
+    };
+    matches!(
+        state.get(&key).map(|r| &r.object),
+        Some(Object::Token(stored)) if stored.secret_sha256 == token.secret_sha256
+    )
+}
+
+/// The last line of a stream that ends on an error.
+fn error_line(error: &ApiError) -> Bytes {
+    let mut line = serde_json::to_vec(&json!({ "error": error.body() })).expect("errors serialize");
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
 /// One open watch.
 struct Watcher {
     api: ApiState,
@@ -165,10 +183,16 @@ impl Watcher {
                 .api
                 .control
                 .read(Consistency::Stale, |state| {
-                    batch(state, from, prefix, token)
+                    // A token revoked (or replaced) since the watch began ends it.
+                    still_valid(state, token).then(|| batch(state, from, prefix, token))
                 })
                 .await
                 .ok()?;
+            let Some(read) = read else {
+                self.done = true;
+                let revoked = ApiError::unauthenticated("the watch's token was revoked");
+                return Some(error_line(&revoked));
+            };
             match read {
                 Ok(batch) => {
                     self.next = batch.revision;
@@ -178,10 +202,7 @@ impl Watcher {
                 }
                 Err(c) => {
                     self.done = true;
-                    let mut line = serde_json::to_vec(&json!({ "error": compacted(c).body() }))
-                        .expect("errors serialize");
-                    line.push(b'\n');
-                    return Some(Bytes::from(line));
+                    return Some(error_line(&compacted(c)));
                 }
             }
         }

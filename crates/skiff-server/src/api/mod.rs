@@ -153,6 +153,12 @@ impl ReadParams {
     }
 }
 
+/// The query of a call that takes no parameters: any given is a 400, so that a typo (say
+/// `?dry_run=true` on a delete) never passes unnoticed.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
 /// A query string parsed into `T`, with errors as API errors.
 #[derive(Debug)]
 pub struct Params<T>(pub T);

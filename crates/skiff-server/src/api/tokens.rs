@@ -12,7 +12,7 @@ use skiff_core::{Command, Expect, Key, Kind, Name, Object};
 use super::auth::{Caller, TokenString};
 use super::body::Body;
 use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::{name, now, written, ApiState, List, Params, ReadParams};
+use super::{name, now, written, ApiState, List, NoParams, Params, ReadParams};
 
 /// Longest description kept.
 const MAX_DESCRIPTION: usize = 256;
@@ -53,6 +53,7 @@ fn require_admin_over(caller: &Caller, scope: &TokenScope) -> ApiResult<()> {
 pub async fn create(
     State(api): State<ApiState>,
     caller: Caller,
+    Params(NoParams {}): Params<NoParams>,
     Body(request): Body<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     let role = role(&request.role)?;
@@ -140,6 +141,7 @@ pub async fn list(
 pub async fn delete(
     State(api): State<ApiState>,
     caller: Caller,
+    Params(NoParams {}): Params<NoParams>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<WriteResult>> {
     let key = Key::Token {

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Timeout,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -289,6 +290,14 @@ impl<S: StateMachine> RaftNetwork<TypeConfig<S>> for GrpcPeer {
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
         let json = encode(&rpc);
+        // Over the message limit the target would refuse it every time: ask openraft to send
+        // fewer entries (it retries with at most the hinted number).
+        if json.len() > skiff_proto::MAX_MESSAGE_SIZE && rpc.entries.len() > 1 {
+            let hint = (rpc.entries.len() / 2).max(1) as u64;
+            return Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint(hint),
+            ));
+        }
         let secret = self.secret.clone();
         self.call(
             RPCTypes::AppendEntries,

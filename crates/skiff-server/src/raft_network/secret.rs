@@ -22,6 +22,8 @@ pub struct ClusterSecret {
     known: Arc<Mutex<Option<String>>>,
     /// Where it is kept; `None` for a secret-less network (in-process tests).
     file: Option<PathBuf>,
+    /// Whether an unknown secret may be adopted from the first RPC (servers that join).
+    adopt: bool,
 }
 
 impl ClusterSecret {
@@ -40,7 +42,14 @@ impl ClusterSecret {
         Ok(Self {
             known: Arc::new(Mutex::new(known)),
             file: Some(file),
+            adopt: true,
         })
+    }
+
+    /// Never adopts a secret from an RPC (a server that founds its cluster generates it).
+    pub fn without_adoption(mut self) -> Self {
+        self.adopt = false;
+        self
     }
 
     /// Generates a new secret and keeps it (at bootstrap). Fails if one is already kept.
@@ -90,7 +99,7 @@ impl ClusterSecret {
             (Some(_), _) => Err(Status::unauthenticated(
                 "this Raft RPC does not carry this cluster's secret",
             )),
-            (None, Some(presented)) if is_secret(&presented) => {
+            (None, Some(presented)) if self.adopt && is_secret(&presented) => {
                 let file = self.file.as_deref().expect("checked above");
                 write_private(file, &presented).map_err(|e| {
                     Status::internal(format!("cannot keep the cluster secret: {e}"))
@@ -162,6 +171,17 @@ mod tests {
         assert!(secret.admit(&request(Some(&"b".repeat(64)))).is_err());
         let reloaded = ClusterSecret::load(dir.path().join("cluster.secret")).unwrap();
         assert_eq!(reloaded.current(), Some(first));
+    }
+
+    #[test]
+    fn a_founding_member_never_adopts_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = ClusterSecret::load(dir.path().join("cluster.secret"))
+            .unwrap()
+            .without_adoption();
+        assert!(secret.admit(&request(Some(&"a".repeat(64)))).is_err());
+        assert_eq!(secret.current(), None);
+        assert!(!dir.path().join("cluster.secret").exists());
     }
 
     #[test]
