@@ -108,7 +108,10 @@ pub fn apply_app(state: &State, env: &Name, spec: &AppSpec) -> Result<AppPlan, P
     plan_services(&mut plan, state, env, &app, &desired, to_revision);
 
     if plan.writes > 0 {
-        check_quota(state, environment, &app, &desired)?;
+        // The quota is judged from the other apps' services as read: they must not change
+        // before this commits, or two concurrent applies could each fit and together not.
+        let counted = check_quota(state, environment, &app, &desired)?;
+        plan.checks.extend(counted);
     }
     Ok(plan.finish(AppDiff {
         env: env.clone(),
@@ -283,17 +286,19 @@ impl Usage {
 /// Refuses an apply that takes the environment's reservations over its quota. Only a limit the
 /// apply raises usage against is checked, so that an environment already over a lowered quota
 /// can still scale down. A global service counts one task per node that the environment's node
-/// selector admits (an upper bound: its placement constraints are not looked at).
+/// selector admits (an upper bound: its placement constraints are not looked at). Answers a
+/// check of every other app's service it counted, for the transaction to carry.
 fn check_quota(
     state: &State,
     env: &Environment,
     app: &Name,
     desired: &BTreeMap<Name, &ServiceSpec>,
-) -> Result<(), PlanError> {
+) -> Result<Vec<Op>, PlanError> {
     let quota = env.quota;
     if quota == Default::default() {
-        return Ok(());
+        return Ok(Vec::new());
     }
+    let mut counted = Vec::new();
     let global_nodes = eligible_nodes(state, env);
     let (mut before, mut after) = (Usage::default(), Usage::default());
     let prefix = format!("{}{}/", Kind::Service.prefix(), env.name);
@@ -304,6 +309,10 @@ fn check_quota(
         before.add(&service.spec, global_nodes);
         if service.app != *app {
             after.add(&service.spec, global_nodes);
+            counted.push(Op::Check {
+                key: record.key.clone(),
+                expect: Expect::Revision(record.mod_revision),
+            });
         }
     }
     for spec in desired.values() {
@@ -340,7 +349,7 @@ fn check_quota(
             env: env.name.clone(),
             excess,
         }),
-        None => Ok(()),
+        None => Ok(counted),
     }
 }
 

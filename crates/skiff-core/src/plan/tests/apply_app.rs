@@ -468,6 +468,39 @@ fn an_apply_stays_within_the_environments_quota() {
 }
 
 #[test]
+fn two_applies_that_each_fit_the_quota_cannot_both_commit() {
+    let blog = |cpus: &str| {
+        format!(
+            "name: blog\nservices:\n  web:\n    image: ghost:5\n    deploy:\n      \
+             replicas: 1\n      resources:\n        reservations:\n          cpus: '{cpus}'\n"
+        )
+    };
+    let mut state = stored(None);
+    let first = apply_app(&state, &name("dev"), &spec("dev", &blog("0.5"))).unwrap();
+    assert!(commit(&mut state, &first.command).is_ok());
+    let mut env = environment("dev");
+    env.quota.max_cpus = Some(skiff_api::Cpus::parse("2").unwrap());
+    let put_env = Command::put(Object::Environment(env), Expect::Any);
+    assert!(commit(&mut state, &put_env).is_ok());
+    // Planned from the same state: the shop (1.5 CPUs) fits next to the blog at 0.5, and the
+    // blog growing to 1 fits next to no shop. Together they would take 2.5.
+    let shop = apply_app(&state, &name("dev"), &spec("dev", RESERVING)).unwrap();
+    let grow = apply_app(&state, &name("dev"), &spec("dev", &blog("1"))).unwrap();
+    assert!(commit(&mut state, &grow.command).is_ok());
+    let late = commit(&mut state, &shop.command);
+    assert!(
+        matches!(late, Response::Conflict { ref key, .. } if key.to_string() == "/services/dev/blog/web"),
+        "the shop's plan counted the blog's service as read: {late:?}"
+    );
+    // Planned again from the newer state, it is refused for the quota.
+    let again = apply_app(&state, &name("dev"), &spec("dev", RESERVING));
+    assert!(
+        matches!(again, Err(PlanError::QuotaExceeded { .. })),
+        "{again:?}"
+    );
+}
+
+#[test]
 fn a_global_service_counts_one_task_per_selected_node() {
     let node = |id: &str, zone: &str| {
         let resources = NodeResources::default();
