@@ -201,9 +201,21 @@ impl Server {
                     Some(bootstrap(&server.control, &secret, &config.data_dir).await?);
             }
             (Start::Restore { backup: path }, false) => {
+                // Raft data that never became a cluster (a server started to wait, say): a
+                // restore does not guess what to do with it.
+                let Some(backup) = backup else {
+                    let _ = server.shutdown().await;
+                    return Err(ServerError::Restore {
+                        path: path.clone(),
+                        message: format!(
+                            "{} already holds Raft data that is not a cluster; restore into an \
+                             empty data directory",
+                            config.data_dir.display()
+                        ),
+                    });
+                };
                 server.admin_token =
                     Some(bootstrap(&server.control, &secret, &config.data_dir).await?);
-                let backup = backup.expect("read above for an uninitialized server");
                 if let Err(message) = restore(&server.control, &backup).await {
                     // The cluster was created by this start: take it away again rather than
                     // leave a half-restored one behind.
