@@ -44,6 +44,17 @@ pub(crate) struct Call {
 }
 
 impl Call {
+    /// Whether the route reads the state and takes `?stale=true`: not the watch (always served
+    /// by the server it reaches), cluster status (each server answers for itself) or the backup
+    /// (always a linearizable read).
+    fn takes_stale(&self) -> bool {
+        let path: Vec<&str> = self.segments.iter().map(String::as_str).collect();
+        !matches!(
+            path.as_slice(),
+            ["v1", "events"] | ["v1", "cluster"] | ["v1", "cluster", "snapshot"]
+        )
+    }
+
     /// A call of `method` on `/seg/seg/…`; each segment is percent-encoded as needed.
     pub(crate) fn new(method: Method, segments: &[&str]) -> Self {
         let segments: Vec<String> = segments.iter().map(|s| (*s).to_owned()).collect();
@@ -259,7 +270,7 @@ impl Client {
                 .header(CONTENT_TYPE, *content_type)
                 .body(bytes.clone());
         }
-        if self.stale_reads && call.method == Method::GET {
+        if self.stale_reads && call.method == Method::GET && call.takes_stale() {
             request = request.query(&[("stale", "true")]);
         }
         // A read may be sent again anywhere; a write only when it surely was not applied: the
@@ -344,4 +355,18 @@ pub(crate) fn api_error(endpoint: &str, status: StatusCode, body: &[u8]) -> Erro
         }
     });
     Error::Api { status, body }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_reads_go_only_to_routes_that_take_them() {
+        assert!(Call::get(&["v1", "envs"]).takes_stale());
+        assert!(Call::get(&["v1", "envs", "dev", "apps"]).takes_stale());
+        assert!(!Call::get(&["v1", "events"]).takes_stale());
+        assert!(!Call::get(&["v1", "cluster"]).takes_stale());
+        assert!(!Call::get(&["v1", "cluster", "snapshot"]).takes_stale());
+    }
 }
