@@ -355,20 +355,26 @@ async fn restore(control: &ControlPlane, backup: &State) -> Result<(), String> {
     Ok(())
 }
 
+/// Writes the admin token file (mode 0600) through a temporary file and a rename, so the file
+/// is whole or absent. Only a bootstrap of a new cluster writes it, so a file already there is
+/// left from an attempt that never made a cluster, and is replaced.
 fn write_token_file(path: &Path, token: &str) -> Result<(), ServerError> {
     let io = |source| ServerError::Io {
         path: path.to_owned(),
         source,
     };
+    let temporary = path.with_extension("token.tmp");
+    let _ = std::fs::remove_file(&temporary);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
+        .open(&temporary)
         .map_err(io)?;
     file.write_all(format!("{token}\n").as_bytes())
         .map_err(io)?;
-    file.sync_all().map_err(io)
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&temporary, path).map_err(io)
 }
 
 /// Asks the cluster at `addr` to add this server, until it answers or [`JOIN_TIMEOUT`] passes.
@@ -385,10 +391,13 @@ async fn join(id: NodeId, advertise: &str, addr: &str, token: &str) -> Result<()
         message,
     };
     loop {
+        // The leader waits up to LEARNER_TIMEOUT for this server to catch up; a little more
+        // here, so a hung answer cannot hold the start for ever.
         let sent = client
             .post(&url)
             .bearer_auth(token)
             .json(&request)
+            .timeout(crate::api::LEARNER_TIMEOUT + Duration::from_secs(10))
             .send()
             .await;
         let retry = match sent {
@@ -416,5 +425,24 @@ async fn join(id: NodeId, advertise: &str, addr: &str, token: &str) -> Result<()
             )));
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn the_token_file_is_private_and_replaces_one_left_by_a_failed_bootstrap() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(ADMIN_TOKEN_FILE);
+        std::fs::write(&path, "skiff.admin.left-over\n").unwrap();
+        write_token_file(&path, "skiff.admin.new").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "skiff.admin.new\n");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(!path.with_extension("token.tmp").exists());
     }
 }

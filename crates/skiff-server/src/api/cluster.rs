@@ -18,6 +18,9 @@ use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::{ApiState, NoParams, Params, ReadParams};
 use crate::control::Unavailable;
 
+/// How long a join waits for the new server to catch up as a learner.
+pub const LEARNER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(50);
+
 /// `GET /v1/cluster`: as this server sees it (not forwarded).
 #[utoipa::path(
     get,
@@ -122,8 +125,24 @@ pub async fn join(
     }
     let raft = api.control.raft();
     if known.is_none() {
-        raft.add_learner(request.id, BasicNode::new(&request.addr), true)
+        // A learner that cannot be reached (a wrong address) never catches up: give up on
+        // waiting rather than hold the request forever; it stays a learner until removed.
+        let added = raft.add_learner(request.id, BasicNode::new(&request.addr), true);
+        tokio::time::timeout(LEARNER_TIMEOUT, added)
             .await
+            .map_err(|_| {
+                ApiError::unavailable(
+                    "timeout",
+                    format!(
+                        "server {} at {} did not catch up within {} s; check that the address \
+                         reaches it (remove it with skiff cluster leave {})",
+                        request.id,
+                        request.addr,
+                        LEARNER_TIMEOUT.as_secs(),
+                        request.id
+                    ),
+                )
+            })?
             .map_err(membership_error)?;
     }
     if !known.is_some_and(|m| m.voter) {

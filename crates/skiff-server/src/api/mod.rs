@@ -174,6 +174,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     }
 }
 
+pub use cluster::LEARNER_TIMEOUT;
 pub use skiff_core::api::List;
 
 /// Parses a name from a path segment or body field, naming `what` in the error.
