@@ -194,17 +194,43 @@ impl Server {
             .is_initialized()
             .await
             .map_err(|e| ServerError::Raft(e.to_string()))?;
+        if let Err(e) = server
+            .enter(&config, initialized, backup, &secret, &advertise)
+            .await
+        {
+            // Nothing half-made stays up: stop serving and Raft; a cluster this start created
+            // (a failed bootstrap or restore) is taken away again.
+            let _ = server.shutdown().await;
+            if fresh && matches!(config.start, Start::Bootstrap | Start::Restore { .. }) {
+                let _ = std::fs::remove_dir_all(config.data_dir.join("raft"));
+                let _ = std::fs::remove_file(config.data_dir.join(ADMIN_TOKEN_FILE));
+                let _ = std::fs::remove_file(config.data_dir.join(CLUSTER_SECRET_FILE));
+            }
+            return Err(e);
+        }
+        Ok(server)
+    }
+
+    /// Enters the cluster as `config.start` says, once serving: bootstraps, restores a backup
+    /// or joins; a server already in a cluster (or told to wait) does nothing.
+    async fn enter(
+        &mut self,
+        config: &ServerConfig,
+        initialized: bool,
+        backup: Option<State>,
+        secret: &ClusterSecret,
+        advertise: &str,
+    ) -> Result<(), ServerError> {
         match (&config.start, initialized) {
-            (_, true) | (Start::Wait, false) => {}
+            (_, true) | (Start::Wait, false) => Ok(()),
             (Start::Bootstrap, false) => {
-                server.admin_token =
-                    Some(bootstrap(&server.control, &secret, &config.data_dir).await?);
+                self.admin_token = Some(bootstrap(&self.control, secret, &config.data_dir).await?);
+                Ok(())
             }
             (Start::Restore { backup: path }, false) => {
                 // Raft data that never became a cluster (a server started to wait, say): a
                 // restore does not guess what to do with it.
                 let Some(backup) = backup else {
-                    let _ = server.shutdown().await;
                     return Err(ServerError::Restore {
                         path: path.clone(),
                         message: format!(
@@ -214,26 +240,16 @@ impl Server {
                         ),
                     });
                 };
-                server.admin_token =
-                    Some(bootstrap(&server.control, &secret, &config.data_dir).await?);
-                if let Err(message) = restore(&server.control, &backup).await {
-                    // The cluster was created by this start: take it away again rather than
-                    // leave a half-restored one behind.
-                    let _ = server.shutdown().await;
-                    let _ = std::fs::remove_dir_all(config.data_dir.join("raft"));
-                    let _ = std::fs::remove_file(config.data_dir.join(ADMIN_TOKEN_FILE));
-                    let _ = std::fs::remove_file(config.data_dir.join(CLUSTER_SECRET_FILE));
-                    return Err(ServerError::Restore {
+                self.admin_token = Some(bootstrap(&self.control, secret, &config.data_dir).await?);
+                restore(&self.control, &backup)
+                    .await
+                    .map_err(|message| ServerError::Restore {
                         path: path.clone(),
                         message,
-                    });
-                }
+                    })
             }
-            (Start::Join { addr, token }, false) => {
-                join(config.id, &advertise, addr, token).await?;
-            }
+            (Start::Join { addr, token }, false) => join(config.id, advertise, addr, token).await,
         }
-        Ok(server)
     }
 
     /// The local member of the control plane.

@@ -11,7 +11,7 @@ use skiff_api::v1::WriteResult;
 use skiff_core::api::{AppHistory, ApplyResult};
 use skiff_core::objects::{AppRevision, Role};
 use skiff_core::plan::{self, PlanError};
-use skiff_core::{Command, Key, Kind, Name, Object, Record, Response, State as CoreState};
+use skiff_core::{Command, Key, Kind, Object, Record, Response, State as CoreState};
 
 use super::auth::Caller;
 use super::body::RawBody;
@@ -71,14 +71,8 @@ fn plan_error(e: PlanError) -> ApiError {
     }
 }
 
-fn env_name(caller: &Caller, role: Role, env: &str) -> ApiResult<Name> {
-    let env = name("environment", env)?;
-    caller.require(role, Some(&env))?;
-    Ok(env)
-}
-
 fn app_key(caller: &Caller, role: Role, env: &str, app: &str) -> ApiResult<Key> {
-    let env = env_name(caller, role, env)?;
+    let env = caller.env(role, env)?;
     Ok(Key::App {
         env,
         app: name("app", app)?,
@@ -119,7 +113,7 @@ pub async fn apply(
     Params(params): Params<ApplyParams>,
     body: RawBody,
 ) -> ApiResult<Json<ApplyResult>> {
-    let env = env_name(&caller, Role::Deploy, &env)?;
+    let env = caller.env(Role::Deploy, &env)?;
     let spec = manifest::load(body.format, &body.bytes, &env).map_err(invalid_manifest)?;
     let dry_run = params.dry_run;
     let (revision, diff) = plan_and_write(&api, |state| {
@@ -149,7 +143,7 @@ pub async fn list(
     Path(env): Path<String>,
     Params(params): Params<ReadParams>,
 ) -> ApiResult<Json<List>> {
-    let env = env_name(&caller, Role::Read, &env)?;
+    let env = caller.env(Role::Read, &env)?;
     let prefix = format!("{}{env}/", Kind::App.prefix());
     Ok(Json(api.list(&params, &prefix).await?))
 }

@@ -90,6 +90,16 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// The environment named `text` in a path, once the caller may act with `role` in it:
+    /// 400 for a bad name, 403 for a token that may not.
+    pub fn env(&self, role: Role, text: &str) -> Result<Name, ApiError> {
+        let env = super::name("environment", text)?;
+        self.require(role, Some(&env))?;
+        Ok(env)
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 

@@ -23,8 +23,7 @@ const MAX_LABELS: usize = 64;
 const MAX_LABEL_LEN: usize = 256;
 
 fn key(caller: &Caller, role: Role, env: &str, config: &str) -> ApiResult<Key> {
-    let env = name("environment", env)?;
-    caller.require(role, Some(&env))?;
+    let env = caller.env(role, env)?;
     Ok(Key::Config {
         env,
         name: name("config name", config)?,
@@ -134,8 +133,7 @@ pub async fn list(
     Path(env): Path<String>,
     Params(params): Params<ReadParams>,
 ) -> ApiResult<Json<List>> {
-    let env = name("environment", &env)?;
-    caller.require(Role::Read, Some(&env))?;
+    let env = caller.env(Role::Read, &env)?;
     let prefix = format!("{}{env}/", Kind::Config.prefix());
     Ok(Json(api.list(&params, &prefix).await?))
 }

@@ -87,8 +87,7 @@ pub async fn get(
     Path(env): Path<String>,
     Params(params): Params<ReadParams>,
 ) -> ApiResult<Json<Record>> {
-    let env = name("environment", &env)?;
-    caller.require(Role::Read, Some(&env))?;
+    let env = caller.env(Role::Read, &env)?;
     let key = Key::Environment { env };
     Ok(Json(api.get(&params, &key).await?))
 }
@@ -112,8 +111,7 @@ pub async fn delete(
     Params(NoParams {}): Params<NoParams>,
     Path(env): Path<String>,
 ) -> ApiResult<Json<WriteResult>> {
-    let env = name("environment", &env)?;
-    caller.require(Role::Admin, Some(&env))?;
+    let env = caller.env(Role::Admin, &env)?;
     let key = Key::Environment { env };
     let done = api
         .write(Command::Delete {

@@ -37,8 +37,7 @@ pub async fn list(
     Path(env): Path<String>,
     Params(params): Params<ServiceParams>,
 ) -> ApiResult<Json<List>> {
-    let env = name("environment", &env)?;
-    caller.require(Role::Read, Some(&env))?;
+    let env = caller.env(Role::Read, &env)?;
     let prefix = match &params.app {
         Some(app) => format!("{}{env}/{}/", Kind::Service.prefix(), name("app", app)?),
         None => format!("{}{env}/", Kind::Service.prefix()),
@@ -68,8 +67,7 @@ pub async fn get(
     Path((env, app, svc)): Path<(String, String, String)>,
     Params(params): Params<ReadParams>,
 ) -> ApiResult<Json<Record>> {
-    let env = name("environment", &env)?;
-    caller.require(Role::Read, Some(&env))?;
+    let env = caller.env(Role::Read, &env)?;
     let key = Key::Service {
         env,
         app: name("app", &app)?,
