@@ -47,6 +47,8 @@ pub struct EngineOptions {
     pub unpack: UnpackLimits,
     /// Registry settings.
     pub registry: RegistryConfig,
+    /// The node network (bridge mode).
+    pub network: crate::network::NetworkOptions,
 }
 
 impl EngineOptions {
@@ -59,6 +61,7 @@ impl EngineOptions {
             max_blob: 16 << 30,
             unpack: UnpackLimits::default(),
             registry: RegistryConfig::default(),
+            network: crate::network::NetworkOptions::default(),
         }
     }
 }

@@ -48,6 +48,9 @@ pub enum Error {
     /// A container operation.
     #[error(transparent)]
     Container(Box<crate::container::ContainerError>),
+    /// Container networking.
+    #[error(transparent)]
+    Network(Box<crate::network::NetworkError>),
     /// No image by that name or id.
     #[error("no image {wanted:?} in the store (pull it or load it first: skiff image ls lists what is here)")]
     NoSuchImage {
@@ -73,6 +76,7 @@ boxed_from!(
     Import(ImportError),
     Registry(RegistryError),
     Container(crate::container::ContainerError),
+    Network(crate::network::NetworkError),
 );
 
 /// Short for `Result<T, Error>`.

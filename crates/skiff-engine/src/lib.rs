@@ -18,6 +18,7 @@ mod engine;
 mod error;
 pub mod fsutil;
 pub mod image;
+pub mod network;
 pub mod storage;
 
 pub use digest::Digest;

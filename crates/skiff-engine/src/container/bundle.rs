@@ -77,12 +77,20 @@ fn build_spec(
     let hostname_file = files.join("hostname");
     fs::write(&hostname_file, format!("{hostname}\n")).map_err(|e| io(&hostname_file, e))?;
     let hosts_file = files.join("hosts");
+    let own = match &record.network {
+        Some(net) => net.ip.to_string(),
+        None => "127.0.1.1".to_string(),
+    };
     let hosts = format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{own}\t{hostname}\n"
     );
     fs::write(&hosts_file, hosts).map_err(|e| io(&hosts_file, e))?;
     let resolv_file = files.join("resolv.conf");
-    let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolv = match &record.network {
+        Some(_) => container_resolv_conf(&host_resolv),
+        None => host_resolv,
+    };
     fs::write(&resolv_file, resolv).map_err(|e| io(&resolv_file, e))?;
     ctx.hostname_file = Some(hostname_file);
     ctx.hosts_file = Some(hosts_file);
@@ -91,4 +99,54 @@ fn build_spec(
     let config_path = paths.bundle().join("config.json");
     let bytes = serde_json::to_vec_pretty(&spec).map_err(|e| io(&config_path, e.into()))?;
     fs::write(&config_path, bytes).map_err(|e| io(&config_path, e))
+}
+
+/// The host's resolv.conf for a container in its own network namespace: nameservers on the
+/// host's loopback (systemd-resolved's 127.0.0.53, a local dnsmasq) cannot be reached from
+/// there and are left out, as Docker does; no public resolver is put in their place.
+pub fn container_resolv_conf(host: &str) -> String {
+    let mut out = String::new();
+    let mut dropped = Vec::new();
+    for line in host.lines() {
+        let mut words = line.split_whitespace();
+        if words.next() == Some("nameserver") {
+            if let Some(server) = words.next() {
+                let loopback = server
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+                if loopback {
+                    dropped.push(server.to_string());
+                    continue;
+                }
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !dropped.is_empty() {
+        out.push_str(&format!(
+            "# skiff: left out the host's loopback nameserver(s) {}, unreachable from a container\n",
+            dropped.join(", ")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::container_resolv_conf;
+
+    #[test]
+    fn loopback_nameservers_are_left_out_and_the_rest_kept() {
+        let host = "search example.org\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nnameserver ::1\noptions edns0\n";
+        let got = container_resolv_conf(host);
+        assert_eq!(
+            got,
+            "search example.org\nnameserver 10.0.0.2\noptions edns0\n# skiff: left out the host's loopback nameserver(s) 127.0.0.53, ::1, unreachable from a container\n"
+        );
+        assert_eq!(
+            container_resolv_conf("nameserver 10.0.0.2\n"),
+            "nameserver 10.0.0.2\n"
+        );
+    }
 }

@@ -46,6 +46,8 @@ pub struct ContainerConfig {
     pub labels: BTreeMap<String, String>,
     /// Network mode.
     pub network: NetworkMode,
+    /// Ports published on the node (bridge network only).
+    pub ports: Vec<PortMapping>,
     /// Log rotation.
     pub log: LogConfig,
     /// Remove the container when it exits (`--rm`).
@@ -114,6 +116,48 @@ pub enum NetworkMode {
     None,
     /// The host's network namespace.
     Host,
+    /// Its own network namespace plugged into the node's bridge, with an address from the
+    /// node subnet.
+    Bridge,
+}
+
+/// A port published on the node: traffic to `host_ip:host_port` (any local address when
+/// `host_ip` is absent) goes to the container's `container_port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortMapping {
+    /// The node address it is published on; every local address when absent.
+    #[serde(default)]
+    pub host_ip: Option<std::net::Ipv4Addr>,
+    /// The node's port.
+    pub host_port: u16,
+    /// The container's port.
+    pub container_port: u16,
+    /// TCP or UDP.
+    #[serde(default)]
+    pub protocol: Protocol,
+}
+
+/// A transport protocol.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP.
+    #[default]
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        })
+    }
 }
 
 /// Log rotation: the current file is rotated when it reaches `max_size`; `max_files` files

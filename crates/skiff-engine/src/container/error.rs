@@ -27,6 +27,9 @@ pub enum ContainerError {
         /// The name.
         name: String,
     },
+    /// Ports published without the bridge network.
+    #[error("ports: publishing a port needs the bridge network (--network bridge)")]
+    PortsNeedBridge,
     /// The name is not valid.
     #[error("invalid container name {name:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit, at most 128")]
     BadName {

@@ -15,7 +15,7 @@ use oci_spec::image::ImageConfiguration;
 use serde::Serialize;
 
 use super::attached::{read_report_line, Attached};
-use super::config::ContainerConfig;
+use super::config::{ContainerConfig, NetworkMode};
 use super::error::{ContainerError, StartFailure};
 use super::logs::{self, LogReader};
 use super::record::{
@@ -92,7 +92,7 @@ impl Engine {
             Some(r) => crate::engine::parse_runtime(r),
             None => self.opts.runtime.clone(),
         };
-        let record = ContainerRecord {
+        let mut record = ContainerRecord {
             id: id.clone(),
             name,
             image_id: image.id.clone(),
@@ -102,11 +102,21 @@ impl Engine {
             config,
             runtime,
             created_at: now(),
+            network: None,
         };
         let paths = self.paths(&id);
         let made = (|| -> Result<(), Error> {
             for dir in [paths.rootfs(), paths.upper(), paths.work(), paths.logs()] {
                 fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir, source })?;
+            }
+            // After the directory exists: an allocation whose container directory is gone
+            // may be reclaimed by a create that finds the subnet full.
+            if record.config.network == NetworkMode::Bridge {
+                record.network = Some(crate::network::attach(
+                    &self.opts.data_dir,
+                    &self.opts.network,
+                    &id,
+                )?);
             }
             for volume in record.config.mounts.iter().filter_map(|m| match m {
                 super::config::MountConfig::Volume { name, .. } => Some(name),
@@ -120,6 +130,7 @@ impl Engine {
             })
         })();
         if let Err(e) = made {
+            let _ = crate::network::release(&self.opts.data_dir, &id);
             let _ = fs::remove_dir_all(&paths.dir);
             return Err(e);
         }
@@ -387,6 +398,7 @@ impl Engine {
         self.clean_runtime(&record);
         // Whatever happened before, make sure nothing stays mounted.
         crate::storage::unmount(&paths.rootfs()).map_err(ContainerError::from)?;
+        crate::network::release(&self.opts.data_dir, &id)?;
         match fs::remove_dir_all(&paths.dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
                 path: paths.dir.clone(),
@@ -408,6 +420,7 @@ impl Engine {
         super::cleanup::clean_runtime(&self.opts.data_dir, id, &RuntimeChoice::Builtin, &|_| {});
         Some((|| {
             crate::storage::unmount(&paths.rootfs()).map_err(ContainerError::from)?;
+            crate::network::release(&self.opts.data_dir, id)?;
             fs::remove_dir_all(&paths.dir).map_err(|source| Error::Io {
                 path: paths.dir.clone(),
                 source,
@@ -616,6 +629,9 @@ fn stop_signal(record: &ContainerRecord) -> Result<Signal, Error> {
 /// or group name the image's files must have) is found when it starts.
 fn check_config(config: &ContainerConfig, image: &ImageConfiguration) -> Result<(), Error> {
     super::spec::check(config, image).map_err(ContainerError::from)?;
+    if !config.ports.is_empty() && config.network != NetworkMode::Bridge {
+        return Err(ContainerError::PortsNeedBridge.into());
+    }
     let wanted = super::spec::effective_user(config, image);
     match super::user::resolve(wanted, None, None) {
         Ok(_) | Err(super::user::UserError::NotFound { .. }) => {}

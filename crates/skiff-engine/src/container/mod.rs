@@ -14,7 +14,9 @@ pub mod spec;
 pub mod user;
 
 pub use attached::Attached;
-pub use config::{ContainerConfig, LogConfig, MountConfig, NetworkMode, Resources};
+pub use config::{
+    ContainerConfig, LogConfig, MountConfig, NetworkMode, PortMapping, Protocol, Resources,
+};
 pub use error::{ContainerError, StartFailure};
 pub use lifecycle::ContainerInfo;
 pub use record::{ExitState, Status};

@@ -43,6 +43,9 @@ pub struct ContainerRecord {
     pub runtime: RuntimeChoice,
     /// When it was created (RFC 3339).
     pub created_at: String,
+    /// Its place on the node network (bridge mode).
+    #[serde(default)]
+    pub network: Option<crate::network::Attachment>,
 }
 
 /// Written by the shim once the container's process runs.

@@ -176,6 +176,9 @@ impl Shim {
         if record.config.auto_remove && !waiter_present {
             // After any `wait` has read exit.json.
             let _waiters = FileLock::exclusive(&self.paths.waiters());
+            if let Err(e) = crate::network::release(&self.data_dir, &self.id) {
+                eprintln!("shim: releasing the network: {e}");
+            }
             // A waiter arriving meanwhile may create waiters.lock again: try once more.
             for _ in 0..3 {
                 if fs::remove_dir_all(&self.paths.dir).is_ok() {
@@ -232,8 +235,10 @@ impl Shim {
         let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
         let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
         let pid = match &record.runtime {
-            RuntimeChoice::Builtin => self.start_builtin(out_w, err_w)?,
-            RuntimeChoice::External(program) => self.start_external(program, out_w, err_w)?,
+            RuntimeChoice::Builtin => self.start_builtin(record, out_w, err_w)?,
+            RuntimeChoice::External(program) => {
+                self.start_external(record, program, out_w, err_w)?
+            }
         };
         Ok(Running {
             pid,
@@ -242,7 +247,22 @@ impl Shim {
         })
     }
 
-    fn start_builtin(&mut self, out_w: OwnedFd, err_w: OwnedFd) -> Result<i32, String> {
+    /// Plugs the created (not yet started) container into the node network, if it is on it.
+    fn plug(&self, record: &ContainerRecord, pid: i32) -> Result<(), String> {
+        match &record.network {
+            Some(attachment) => {
+                crate::network::join(attachment, &self.id, pid).map_err(|e| format!("network: {e}"))
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn start_builtin(
+        &mut self,
+        record: &ContainerRecord,
+        out_w: OwnedFd,
+        err_w: OwnedFd,
+    ) -> Result<i32, String> {
         let runtime = skiff_runtime::Runtime::new(builtin_root(&self.data_dir))
             .with_warnings(|msg| eprintln!("shim: runtime: {msg}"));
         let opts = skiff_runtime::CreateOptions {
@@ -266,12 +286,14 @@ impl Shim {
         redirect(null.as_raw_fd(), null.as_raw_fd(), saved_err.as_raw_fd());
         drop((out_w, err_w));
         let pid = created.map_err(|e| e.to_string())?;
+        self.plug(record, pid)?;
         runtime.start(&self.id).map_err(|e| e.to_string())?;
         Ok(pid)
     }
 
     fn start_external(
         &mut self,
+        record: &ContainerRecord,
         program: &Path,
         out_w: OwnedFd,
         err_w: OwnedFd,
@@ -306,6 +328,7 @@ impl Shim {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .ok_or_else(|| format!("{} create wrote no pid file", program.display()))?;
+        self.plug(record, pid)?;
         let status = Command::new(program)
             .arg("--root")
             .arg(&root)

@@ -189,7 +189,8 @@ struct CreateArgs {
     /// The OCI runtime: skiff (built in) or a runc-compatible binary such as runc.
     #[arg(long)]
     runtime: Option<String>,
-    /// Network: none (own namespace with loopback) or host.
+    /// Network: none (own namespace with loopback only), bridge (own namespace on the node's
+    /// bridge, with an address from the node subnet) or host.
     #[arg(long, value_enum, default_value_t = Network::None)]
     network: Network,
     /// Signal sent by stop.
@@ -211,6 +212,7 @@ struct CreateArgs {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Network {
     None,
+    Bridge,
     Host,
 }
 
@@ -445,6 +447,7 @@ fn config(args: &CreateArgs, auto_remove: bool) -> anyhow::Result<ContainerConfi
         network: match args.network {
             Network::None => NetworkMode::None,
             Network::Host => NetworkMode::Host,
+            Network::Bridge => NetworkMode::Bridge,
         },
         auto_remove,
         runtime: args.runtime.clone(),

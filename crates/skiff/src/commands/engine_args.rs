@@ -34,6 +34,19 @@ pub struct EngineArgs {
     /// The most a layer may unpack to (a decompression bomb stops there) [default: 64GiB].
     #[arg(long, global = true, env = "SKIFF_MAX_LAYER_SIZE", value_name = "SIZE")]
     pub max_layer_size: Option<ByteSize>,
+    /// The bridge containers on the bridge network join (created if missing).
+    #[arg(long, global = true, env = "SKIFF_BRIDGE", default_value = skiff_engine::network::DEFAULT_BRIDGE, value_name = "NAME")]
+    pub bridge: String,
+    /// The node subnet: the bridge takes its first address, containers the others.
+    #[arg(long, global = true, env = "SKIFF_SUBNET", default_value = skiff_engine::network::DEFAULT_SUBNET, value_name = "CIDR")]
+    pub subnet: ipnet::Ipv4Net,
+    /// The MTU of a bridge the engine creates [default: 1450, room for VXLAN on a 1500 link].
+    #[arg(long, global = true, env = "SKIFF_MTU", value_name = "BYTES")]
+    pub mtu: Option<u32>,
+    /// Masquerade container traffic that leaves the node (needed when the node subnet is not
+    /// routed by the rest of the network).
+    #[arg(long, global = true, env = "SKIFF_MASQUERADE")]
+    pub masquerade: bool,
 }
 
 impl EngineArgs {
@@ -60,6 +73,12 @@ impl EngineArgs {
         if let Some(size) = self.max_layer_size {
             opts.unpack.max_uncompressed = size.0;
         }
+        opts.network.bridge = self.bridge.clone();
+        opts.network.subnet = self.subnet;
+        if let Some(mtu) = self.mtu {
+            opts.network.mtu = mtu;
+        }
+        opts.network.masquerade = self.masquerade;
         let engine = Engine::open(opts).map_err(|e| {
             anyhow::anyhow!("opening the engine in {}: {e}", self.data_dir.display())
         })?;

@@ -1,0 +1,407 @@
+//! The kernel side of a node's network, over rtnetlink: the bridge, and the veth pair that
+//! plugs a container's network namespace into it.
+//!
+//! Every call runs on a thread of its own with a current-thread tokio runtime, so it works the
+//! same from the synchronous shim, from a CLI command and from inside the agent's runtime, and
+//! so that `setns` into a container's namespace (to open a netlink socket there) never touches
+//! the caller's threads.
+
+use std::fs::File;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsRawFd;
+
+use futures_util::TryStreamExt;
+use ipnet::Ipv4Net;
+use nix::sched::{setns, CloneFlags};
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
+use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
+
+use super::NetworkError;
+
+/// The name of the container's end of its veth pair.
+pub const CONTAINER_IFNAME: &str = "eth0";
+
+/// Runs `f` with a netlink handle in the calling thread's network namespace.
+pub(crate) fn run<T, F, Fut>(f: F) -> Result<T, NetworkError>
+where
+    T: Send + 'static,
+    F: FnOnce(Handle) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, NetworkError>>,
+{
+    run_in(None, move |host, _| f(host))
+}
+
+/// Runs `f` with a handle in the caller's network namespace and, when `inner` (a
+/// `/proc/PID/ns/net` file) is given, one in that namespace too.
+pub(crate) fn run_in<T, F, Fut>(inner: Option<File>, f: F) -> Result<T, NetworkError>
+where
+    T: Send + 'static,
+    F: FnOnce(Handle, Option<Handle>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, NetworkError>>,
+{
+    // A new thread starts in the network namespace of the thread that creates it.
+    let thread = std::thread::Builder::new()
+        .name("skiff-netlink".into())
+        .spawn(move || -> Result<T, NetworkError> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+                .map_err(|e| NetworkError::netlink("starting a netlink runtime", e))?;
+            rt.block_on(async move {
+                let (conn, host, _) = rtnetlink::new_connection()
+                    .map_err(|e| NetworkError::netlink("opening a netlink socket", e))?;
+                tokio::spawn(conn);
+                let inner = match inner {
+                    None => None,
+                    Some(ns) => {
+                        let own = File::open("/proc/thread-self/ns/net")
+                            .map_err(|e| NetworkError::netlink("opening this thread's netns", e))?;
+                        setns(&ns, CloneFlags::CLONE_NEWNET).map_err(|e| {
+                            NetworkError::netlink("entering the container's network namespace", e)
+                        })?;
+                        // The socket belongs to the namespace it is opened in.
+                        let opened = rtnetlink::new_connection();
+                        setns(&own, CloneFlags::CLONE_NEWNET).map_err(|e| {
+                            NetworkError::netlink("returning to the host's network namespace", e)
+                        })?;
+                        let (conn, handle, _) = opened.map_err(|e| {
+                            NetworkError::netlink("opening a netlink socket in the container", e)
+                        })?;
+                        tokio::spawn(conn);
+                        Some(handle)
+                    }
+                };
+                f(host, inner).await
+            })
+        })
+        .map_err(|e| NetworkError::netlink("starting a netlink thread", e))?;
+    thread
+        .join()
+        .unwrap_or_else(|_| Err(NetworkError::netlink("netlink thread", "it panicked")))
+}
+
+/// The negative errno of a netlink error, if it is one.
+fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => Some(-m.raw_code()),
+        _ => None,
+    }
+}
+
+fn nl(op: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> NetworkError {
+    let op = op.into();
+    move |e| NetworkError::netlink(op, e)
+}
+
+/// A link by name, if it exists.
+pub(crate) async fn link_by_name(
+    handle: &Handle,
+    name: &str,
+) -> Result<Option<LinkMessage>, NetworkError> {
+    let mut links = handle.link().get().match_name(name.to_string()).execute();
+    match links.try_next().await {
+        Ok(link) => Ok(link),
+        Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(None),
+        Err(e) => Err(NetworkError::netlink(format!("looking up link {name}"), e)),
+    }
+}
+
+/// A link's kind (`bridge`, `veth`, `vxlan`…), `device` for one without.
+pub(crate) fn link_kind(link: &LinkMessage) -> String {
+    for attr in &link.attributes {
+        if let LinkAttribute::LinkInfo(infos) = attr {
+            for info in infos {
+                if let LinkInfo::Kind(kind) = info {
+                    return match kind {
+                        InfoKind::Other(s) => s.clone(),
+                        k => k.to_string(),
+                    };
+                }
+            }
+        }
+    }
+    "device".to_string()
+}
+
+/// A link's MTU.
+pub(crate) fn link_mtu(link: &LinkMessage) -> Option<u32> {
+    link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Mtu(m) => Some(*m),
+        _ => None,
+    })
+}
+
+/// The IPv4 addresses (with prefixes) on a link.
+pub(crate) async fn ipv4_addresses(
+    handle: &Handle,
+    index: u32,
+) -> Result<Vec<Ipv4Net>, NetworkError> {
+    let msgs: Vec<AddressMessage> = handle
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(nl("listing addresses"))?;
+    Ok(msgs
+        .iter()
+        .filter(|m| m.header.family == AddressFamily::Inet && m.header.index == index)
+        .filter_map(|m| {
+            m.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Local(IpAddr::V4(ip))
+                | AddressAttribute::Address(IpAddr::V4(ip)) => {
+                    Ipv4Net::new(*ip, m.header.prefix_len).ok()
+                }
+                _ => None,
+            })
+        })
+        .collect())
+}
+
+/// The IPv4 unicast routes of the main table: destination and output link index.
+pub(crate) async fn ipv4_routes(handle: &Handle) -> Result<Vec<(Ipv4Net, u32)>, NetworkError> {
+    let query = RouteMessageBuilder::<Ipv4Addr>::new().build();
+    let routes: Vec<RouteMessage> = handle
+        .route()
+        .get(query)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(nl("listing routes"))?;
+    Ok(routes
+        .iter()
+        .filter(|r| r.header.kind == RouteType::Unicast && r.header.table == 254)
+        .filter_map(|r| {
+            let dest = r.attributes.iter().find_map(|a| match a {
+                RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(*ip),
+                _ => None,
+            });
+            let oif = r.attributes.iter().find_map(|a| match a {
+                RouteAttribute::Oif(i) => Some(*i),
+                _ => None,
+            })?;
+            let net = Ipv4Net::new(
+                dest.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                r.header.destination_prefix_length,
+            )
+            .ok()?;
+            Some((net, oif))
+        })
+        .collect())
+}
+
+/// A link's name by index (for messages).
+pub(crate) async fn link_name(handle: &Handle, index: u32) -> String {
+    let mut links = handle.link().get().match_index(index).execute();
+    match links.try_next().await {
+        Ok(Some(link)) => link
+            .attributes
+            .iter()
+            .find_map(|a| match a {
+                LinkAttribute::IfName(n) => Some(n.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| format!("link {index}")),
+        _ => format!("link {index}"),
+    }
+}
+
+/// What [`ensure_bridge`] found or made.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bridge {
+    pub index: u32,
+    pub mtu: u32,
+}
+
+/// Makes sure the bridge `name` exists, is up and has `gateway` in `subnet`: created if
+/// missing, left alone if it is right; a non-bridge device of that name, a bridge with another
+/// address, or a subnet that overlaps a route of another link is an error.
+pub(crate) async fn ensure_bridge(
+    handle: &Handle,
+    name: &str,
+    subnet: Ipv4Net,
+    gateway: Ipv4Addr,
+    mtu: u32,
+) -> Result<Bridge, NetworkError> {
+    let link = match link_by_name(handle, name).await? {
+        Some(link) => link,
+        None => {
+            check_overlap(handle, subnet, None).await?;
+            let msg = LinkBridge::new(name).up().build();
+            match handle.link().add(msg).execute().await {
+                Ok(()) => {
+                    // Set after creation, through the driver (which only acts on a change), so
+                    // that the bridge keeps it instead of following its ports'.
+                    if let Some(link) = link_by_name(handle, name).await? {
+                        let set = LinkUnspec::new_with_index(link.header.index)
+                            .mtu(mtu)
+                            .build();
+                        handle
+                            .link()
+                            .set(set)
+                            .execute()
+                            .await
+                            .map_err(nl(format!("setting the MTU of {name}")))?;
+                    }
+                }
+                // Made meanwhile by another engine command.
+                Err(e) if errno(&e) == Some(libc::EEXIST) => {}
+                Err(e) => return Err(NetworkError::netlink(format!("creating bridge {name}"), e)),
+            }
+            link_by_name(handle, name).await?.ok_or_else(|| {
+                NetworkError::netlink(format!("creating bridge {name}"), "it vanished")
+            })?
+        }
+    };
+    let kind = link_kind(&link);
+    if kind != "bridge" {
+        return Err(NetworkError::NotABridge {
+            name: name.to_string(),
+            kind,
+        });
+    }
+    let index = link.header.index;
+    let wanted = Ipv4Net::new(gateway, subnet.prefix_len()).expect("prefix checked");
+    let addresses = ipv4_addresses(handle, index).await?;
+    if !addresses.contains(&wanted) {
+        if let Some(other) = addresses.first() {
+            return Err(NetworkError::BridgeAddress {
+                name: name.to_string(),
+                found: other.to_string(),
+                wanted: wanted.to_string(),
+            });
+        }
+        check_overlap(handle, subnet, Some(index)).await?;
+        match handle
+            .address()
+            .add(index, IpAddr::V4(gateway), subnet.prefix_len())
+            .execute()
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if errno(&e) == Some(libc::EEXIST) => {}
+            Err(e) => {
+                return Err(NetworkError::netlink(
+                    format!("adding {wanted} to {name}"),
+                    e,
+                ))
+            }
+        }
+    }
+    if !link.header.flags.contains(LinkFlags::Up) {
+        let msg = LinkUnspec::new_with_index(index).up().build();
+        handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(nl(format!("setting {name} up")))?;
+    }
+    Ok(Bridge {
+        index,
+        mtu: link_mtu(&link).unwrap_or(mtu),
+    })
+}
+
+/// Fails when `subnet` overlaps a route through a link other than `own`.
+pub(crate) async fn check_overlap(
+    handle: &Handle,
+    subnet: Ipv4Net,
+    own: Option<u32>,
+) -> Result<(), NetworkError> {
+    for (route, oif) in ipv4_routes(handle).await? {
+        if route.prefix_len() == 0 || Some(oif) == own {
+            continue;
+        }
+        if route.contains(&subnet.network()) || subnet.contains(&route.network()) {
+            return Err(NetworkError::SubnetOverlaps {
+                subnet,
+                route,
+                dev: link_name(handle, oif).await,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Plugs the network namespace `netns` into the bridge: a veth pair whose host end (named
+/// `host_ifname`) joins the bridge and whose other end is created inside the namespace as
+/// `eth0`, with the attachment's address, the bridge's MTU, loopback up and a default route
+/// through the gateway. Nothing is undone on failure: the pair lives in the container's namespace and
+/// goes away with it.
+pub(crate) async fn plug(
+    host: &Handle,
+    inner: &Handle,
+    netns: &File,
+    bridge: Bridge,
+    host_ifname: &str,
+    att: &super::Attachment,
+) -> Result<(), NetworkError> {
+    let peer = LinkMessageBuilder::<LinkUnspec>::new()
+        .name(CONTAINER_IFNAME.to_string())
+        .mtu(bridge.mtu)
+        .setns_by_fd(netns.as_raw_fd())
+        // Not `up` here: a veth end cannot be opened before its pair is complete (ENOTCONN).
+        .build();
+    let veth = LinkVeth::new(host_ifname, CONTAINER_IFNAME)
+        .set_info_data(rtnetlink::packet_route::link::InfoData::Veth(
+            rtnetlink::packet_route::link::InfoVeth::Peer(peer),
+        ))
+        .mtu(bridge.mtu)
+        .controller(bridge.index)
+        .up()
+        .build();
+    host.link()
+        .add(veth)
+        .execute()
+        .await
+        .map_err(|e| match errno(&e) {
+            Some(libc::EEXIST) => NetworkError::LinkExists {
+                name: host_ifname.to_string(),
+            },
+            _ => NetworkError::netlink(format!("creating veth {host_ifname}"), e),
+        })?;
+    let (ip, prefix, gateway) = (att.ip, att.prefix_len, att.gateway);
+    let lo = link_by_name(inner, "lo")
+        .await?
+        .ok_or_else(|| NetworkError::netlink("container loopback", "no lo"))?;
+    inner
+        .link()
+        .set(LinkUnspec::new_with_index(lo.header.index).up().build())
+        .execute()
+        .await
+        .map_err(nl("setting lo up in the container"))?;
+    let eth0 = link_by_name(inner, CONTAINER_IFNAME)
+        .await?
+        .ok_or_else(|| NetworkError::netlink("container eth0", "it was not created"))?;
+    inner
+        .address()
+        .add(eth0.header.index, IpAddr::V4(ip), prefix)
+        .execute()
+        .await
+        .map_err(nl(format!("adding {ip}/{prefix} to the container's eth0")))?;
+    inner
+        .link()
+        .set(LinkUnspec::new_with_index(eth0.header.index).up().build())
+        .execute()
+        .await
+        .map_err(nl("setting eth0 up in the container"))?;
+    let route = RouteMessageBuilder::<Ipv4Addr>::new()
+        .gateway(gateway)
+        .output_interface(eth0.header.index)
+        .build();
+    inner
+        .route()
+        .add(route)
+        .execute()
+        .await
+        .map_err(nl(format!("adding the default route via {gateway}")))?;
+    Ok(())
+}
