@@ -19,12 +19,22 @@ pub fn skiff_bin() -> &'static str {
 #[derive(Debug)]
 pub struct TestEngine {
     pub dir: tempfile::TempDir,
+    /// The network namespace (under /run/netns) every command runs in, when not the test
+    /// process's own (see `netns.rs`).
+    pub netns: Option<String>,
 }
 
 impl TestEngine {
     /// A fresh data directory with the test image loaded.
     pub fn with_image() -> TestEngine {
-        let engine = TestEngine::empty();
+        TestEngine::with_image_in(None)
+    }
+
+    /// A fresh data directory with the test image loaded, whose commands run in network
+    /// namespace `netns` (only the network namespace: mounts stay the test's).
+    pub fn with_image_in(netns: Option<&str>) -> TestEngine {
+        let mut engine = TestEngine::empty();
+        engine.netns = netns.map(str::to_string);
         let layout = engine.dir.path().join("layout");
         layered_busybox().write_oci_layout(&layout, "test:latest");
         engine.ok(&["image", "load", "-i", layout.to_str().unwrap()]);
@@ -37,7 +47,7 @@ impl TestEngine {
             .prefix("skiff-engine-test-")
             .tempdir()
             .unwrap();
-        TestEngine { dir }
+        TestEngine { dir, netns: None }
     }
 
     /// The data directory.
@@ -53,7 +63,16 @@ impl TestEngine {
 
     /// The command `run` runs.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(skiff_bin());
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                // nsenter switches only the network namespace (`ip netns exec` would also
+                // give the command a mount namespace of its own, where its mounts die).
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/run/netns/{ns}")).arg(skiff_bin());
+                c
+            }
+            None => Command::new(skiff_bin()),
+        };
         cmd.arg(args[0])
             .arg("--data-dir")
             .arg(self.data())
@@ -164,3 +183,4 @@ pub fn id_of(stdout: &str) -> String {
     assert_eq!(id.len(), 64, "expected an id, got {stdout:?}");
     id
 }
+pub mod netns;
