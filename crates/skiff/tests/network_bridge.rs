@@ -155,3 +155,24 @@ fn removal_leaves_no_veth_and_no_allocation_also_for_a_killed_container() {
     let v: serde_json::Value = serde_json::from_str(&state).unwrap();
     assert_eq!(v["ipam"]["allocated"], serde_json::json!({}), "{state}");
 }
+
+#[test]
+fn runc_runs_a_bridge_container_too() {
+    let net = TestNet::new(1);
+    let host = &net.hosts[0];
+    let out = host.engine.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--runtime",
+        "runc",
+        "--network",
+        "bridge",
+        "test:latest",
+        "sh",
+        "-c",
+        "ip -o -4 addr show eth0; ping -c 1 -W 2 10.87.0.1 >/dev/null && echo gateway-reached",
+    ]);
+    assert!(out.contains("inet 10.87.0.2/16"), "{out}");
+    assert!(out.contains("gateway-reached"), "{out}");
+}
