@@ -398,14 +398,20 @@ impl Engine {
         self.clean_runtime(&record);
         // Whatever happened before, make sure nothing stays mounted.
         crate::storage::unmount(&paths.rootfs()).map_err(ContainerError::from)?;
-        crate::network::release(&self.opts.data_dir, &id)?;
         match fs::remove_dir_all(&paths.dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
-                path: paths.dir.clone(),
-                source: e,
-            }),
-            _ => Ok(()),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::Io {
+                    path: paths.dir.clone(),
+                    source: e,
+                })
+            }
+            _ => {}
         }
+        // Only once the container is gone: its address must not go to another container
+        // while it may still run. Should this fail, the allocation is reclaimed when the
+        // subnet fills up (its owner's directory is gone).
+        crate::network::release(&self.opts.data_dir, &id)?;
+        Ok(())
     }
 
     /// A container directory whose record is missing or unreadable (a power failure right
@@ -420,11 +426,12 @@ impl Engine {
         super::cleanup::clean_runtime(&self.opts.data_dir, id, &RuntimeChoice::Builtin, &|_| {});
         Some((|| {
             crate::storage::unmount(&paths.rootfs()).map_err(ContainerError::from)?;
-            crate::network::release(&self.opts.data_dir, id)?;
             fs::remove_dir_all(&paths.dir).map_err(|source| Error::Io {
                 path: paths.dir.clone(),
                 source,
-            })
+            })?;
+            crate::network::release(&self.opts.data_dir, id)?;
+            Ok(())
         })())
     }
 

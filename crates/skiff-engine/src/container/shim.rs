@@ -176,13 +176,16 @@ impl Shim {
         if record.config.auto_remove && !waiter_present {
             // After any `wait` has read exit.json.
             let _waiters = FileLock::exclusive(&self.paths.waiters());
-            if let Err(e) = crate::network::release(&self.data_dir, &self.id) {
-                eprintln!("shim: releasing the network: {e}");
-            }
             // A waiter arriving meanwhile may create waiters.lock again: try once more.
             for _ in 0..3 {
                 if fs::remove_dir_all(&self.paths.dir).is_ok() {
                     break;
+                }
+            }
+            // Released only once the container is gone (see `remove_container`).
+            if !self.paths.dir.exists() {
+                if let Err(e) = crate::network::release(&self.data_dir, &self.id) {
+                    eprintln!("shim: releasing the network: {e}");
                 }
             }
         }
