@@ -8,6 +8,7 @@ use skiff_api::{PortMode, ServiceSpec};
 
 use super::attrs::{Attributes, Compiled, Label};
 use super::hash::{hash_str, FxHashMap};
+use super::place::Layout;
 use crate::objects::{App, Availability, Environment, Kind, Name, Node, NodeStatus, Object};
 use crate::objects::{Quota, Service, Task};
 use crate::state::State;
@@ -21,6 +22,14 @@ use crate::state::State;
 pub struct SchedulingInput {
     /// Nodes in tie-break order: by id, or by a seeded hash of the id.
     pub(super) nodes: Vec<NodeSlot>,
+    /// What scoring reads of every node, by node index, kept apart from [`NodeSlot`] so that a
+    /// pass over thousands of nodes touches a few bytes of each: its tasks that are not over,
+    /// of every service (its load)…
+    pub(super) load: Vec<u32>,
+    /// …and whether new tasks may go to it at all (ready and active).
+    pub(super) open: Vec<bool>,
+    /// Scratch for one service's tasks per node while its tree is built; all zero between uses.
+    pub(super) scratch: Vec<u32>,
     node_index: FxHashMap<String, u32>,
     pub(super) attrs: Attributes,
     pub(super) envs: Vec<EnvSlot>,
@@ -29,6 +38,16 @@ pub struct SchedulingInput {
     service_index: FxHashMap<String, u32>,
     /// Distinct (environment, constraints) pairs, with the nodes that satisfy them once asked.
     pub(super) signatures: Vec<Signature>,
+    /// Distinct (signature, preferences) pairs, with their preference tree once asked.
+    layouts: Vec<LayoutSlot>,
+}
+
+/// A signature with a list of spread preferences, and the shape of their tree once asked.
+#[derive(Debug)]
+struct LayoutSlot {
+    signature: u32,
+    preferences: Vec<u32>,
+    layout: Option<Layout>,
 }
 
 /// One node as the scheduler sees it.
@@ -42,17 +61,8 @@ pub(super) struct NodeSlot {
     pub(super) free_cpu: i64,
     /// Allocatable memory (bytes) not reserved by its tasks.
     pub(super) free_memory: i64,
-    /// Its tasks that are not over, of every service.
-    pub(super) tasks: u32,
     /// Host-mode published ports its tasks hold.
     pub(super) ports: Vec<HostPort>,
-}
-
-impl NodeSlot {
-    /// Whether new tasks may go to it at all.
-    pub(super) fn schedulable(&self) -> bool {
-        self.status == NodeStatus::Ready && self.availability == Availability::Active
-    }
 }
 
 /// A host-mode published port: it takes the port on the node the task runs on.
@@ -109,13 +119,13 @@ pub(super) struct Usage {
 pub(super) struct ServiceSlot {
     pub(super) env: u32,
     pub(super) signature: u32,
+    /// Its preference tree's shape, in [`SchedulingInput::layout`].
+    layout: u32,
     /// Reservation per task: CPU thousandths and bytes.
     pub(super) cpu: u64,
     pub(super) memory: u64,
     pub(super) max_per_node: Option<u32>,
     pub(super) ports: Vec<HostPort>,
-    /// Spread preferences, as attribute ids, in order.
-    pub(super) preferences: Vec<u32>,
     /// The spec's constraints, for explanations (compiled in the signature, same order).
     pub(super) constraints: Vec<skiff_api::Constraint>,
     /// Its tasks per node index.
@@ -206,6 +216,13 @@ impl<'a> InputBuilder<'a> {
         self.nodes.dedup_by(|a, b| a.id == b.id);
         let mut input = SchedulingInput {
             nodes: self.nodes.iter().map(|n| NodeSlot::new(n)).collect(),
+            load: vec![0; self.nodes.len()],
+            open: self
+                .nodes
+                .iter()
+                .map(|n| n.status == NodeStatus::Ready && n.availability == Availability::Active)
+                .collect(),
+            scratch: vec![0; self.nodes.len()],
             node_index: self
                 .nodes
                 .iter()
@@ -217,6 +234,7 @@ impl<'a> InputBuilder<'a> {
             services: Vec::new(),
             service_index: FxHashMap::default(),
             signatures: Vec::new(),
+            layouts: Vec::new(),
         };
         let mut env_index = FxHashMap::default();
         for env in &self.envs {
@@ -234,6 +252,7 @@ impl<'a> InputBuilder<'a> {
             });
         }
         let mut signatures = FxHashMap::default();
+        let mut layouts = FxHashMap::default();
         for service in &self.services {
             let env = *env_index.entry(service.env.clone()).or_insert_with(|| {
                 input.envs.push(EnvSlot {
@@ -244,7 +263,7 @@ impl<'a> InputBuilder<'a> {
                 });
                 input.envs.len() as u32 - 1
             });
-            input.add_service(service, env, &self.nodes, &mut signatures);
+            input.add_service(service, env, &self.nodes, &mut signatures, &mut layouts);
         }
         let specs = Specs::new(&self.apps, &self.services);
         for task in &self.tasks {
@@ -262,7 +281,6 @@ impl NodeSlot {
             availability: node.availability,
             free_cpu: i64::try_from(node.allocatable.cpus.millis()).unwrap_or(i64::MAX),
             free_memory: i64::try_from(node.allocatable.memory.0).unwrap_or(i64::MAX),
-            tasks: 0,
             ports: Vec::new(),
         }
     }
@@ -365,6 +383,7 @@ impl SchedulingInput {
         env: u32,
         nodes: &[&Node],
         signatures: &mut FxHashMap<(u32, Vec<Compiled>), u32>,
+        layouts: &mut FxHashMap<(u32, Vec<u32>), u32>,
     ) {
         let placement = &service.spec.deploy.placement;
         let compiled: Vec<Compiled> = placement
@@ -381,22 +400,33 @@ impl SchedulingInput {
                 eligible: None,
             });
         }
-        let preferences = placement
+        let preferences: Vec<u32> = placement
             .preferences
             .iter()
             .map(|p| self.attrs.intern(&p.spread, nodes))
             .collect();
+        let next = self.layouts.len() as u32;
+        let layout = *layouts
+            .entry((signature, preferences.clone()))
+            .or_insert(next);
+        if layout == next {
+            self.layouts.push(LayoutSlot {
+                signature,
+                preferences,
+                layout: None,
+            });
+        }
         let reserved = service.spec.deploy.resources.reservations;
         let key = service_key(service.env.as_str(), service.app.as_str(), &service.name);
         self.service_index.insert(key, self.services.len() as u32);
         self.services.push(ServiceSlot {
             env,
             signature,
+            layout,
             cpu: reserved.cpus.map_or(0, |c| c.millis()),
             memory: reserved.memory.map_or(0, |m| m.0),
             max_per_node: placement.max_replicas_per_node,
             ports: HostPort::of(&service.spec),
-            preferences,
             constraints: placement.constraints.clone(),
             counts: FxHashMap::default(),
         });
@@ -427,7 +457,7 @@ impl SchedulingInput {
         let slot = &mut self.nodes[n as usize];
         slot.free_cpu = slot.free_cpu.saturating_sub(clamp(cpu));
         slot.free_memory = slot.free_memory.saturating_sub(clamp(memory));
-        slot.tasks += 1;
+        self.load[n as usize] += 1;
         if let Some(spec) = spec {
             slot.ports.extend(HostPort::of(spec));
         }
@@ -463,7 +493,7 @@ impl SchedulingInput {
         let node = &mut self.nodes[n];
         node.free_cpu = node.free_cpu.saturating_sub(clamp(service.cpu));
         node.free_memory = node.free_memory.saturating_sub(clamp(service.memory));
-        node.tasks += 1;
+        self.load[n] += 1;
         node.ports.extend_from_slice(&service.ports);
         let counts = service.counts.entry(n as u32).or_default();
         counts.running += 1;
@@ -490,6 +520,27 @@ impl SchedulingInput {
             self.signatures[sig].eligible = Some(eligible);
         }
         self.signatures[sig].eligible.as_deref().unwrap_or_default()
+    }
+
+    /// The index of service `s`'s preference tree shape, computed on first use.
+    pub(super) fn layout_of(&mut self, s: usize) -> usize {
+        let l = self.services[s].layout as usize;
+        if self.layouts[l].layout.is_none() {
+            let sig = self.layouts[l].signature as usize;
+            self.eligible(sig);
+            let eligible = self.signatures[sig].eligible.as_deref().unwrap_or_default();
+            let layout = Layout::new(self, eligible, &self.layouts[l].preferences);
+            self.layouts[l].layout = Some(layout);
+        }
+        l
+    }
+
+    /// A preference tree shape [`SchedulingInput::layout_of`] computed.
+    pub(super) fn layout(&self, l: usize) -> &Layout {
+        self.layouts[l]
+            .layout
+            .as_ref()
+            .expect("layout_of computes the layout first")
     }
 }
 
