@@ -23,6 +23,7 @@
 //! Everything is deterministic: the same input and batch give the same decisions.
 
 mod attrs;
+mod build;
 mod filter;
 mod hash;
 mod input;
@@ -32,8 +33,9 @@ mod reason;
 use hash::FxHashMap;
 
 pub use attrs::{constraint_holds, node_attribute, NODE_OS, NODE_ROLE};
+pub use build::InputBuilder;
 pub use filter::node_eligible;
-pub use input::{InputBuilder, SchedulingInput};
+pub use input::SchedulingInput;
 pub use reason::{Decision, Filter, Rejected, Unplaced};
 
 use crate::objects::{Slot, Task};
