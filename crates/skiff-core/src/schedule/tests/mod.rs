@@ -4,6 +4,7 @@ mod filters;
 mod props;
 mod reasons;
 mod scoring;
+mod state;
 
 use std::collections::BTreeMap;
 
