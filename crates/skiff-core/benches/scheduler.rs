@@ -86,6 +86,7 @@ fn main() {
     );
 
     summarize(&decisions);
+    cluster.spread_report(&decisions);
     let mut failed = false;
     for (what, got) in [("one batch", &decisions), ("batches", &batched_decisions)] {
         match cluster.check(got) {
@@ -237,6 +238,75 @@ impl Cluster {
             .environments(&self.envs)
             .services(&self.services)
             .build()
+    }
+
+    /// Whether a node may take tasks of `service` at all (the static filters, from the objects).
+    fn admits(&self, service: &Service, node: &Node) -> bool {
+        let env = self.envs.iter().find(|e| e.name == service.env).unwrap();
+        node.status == NodeStatus::Ready
+            && node.availability == Availability::Active
+            && env
+                .node_selector
+                .iter()
+                .all(|(k, v)| node.labels.get(k) == Some(v))
+            && service.spec.deploy.placement.constraints.iter().all(|c| {
+                let label = c.attribute.trim_start_matches("node.labels.");
+                let equal = node
+                    .labels
+                    .get(label)
+                    .is_some_and(|v| v.eq_ignore_ascii_case(&c.value));
+                equal == (c.operator == ConstraintOp::Eq)
+            })
+    }
+
+    /// How evenly the services that spread over zones did: for each, the most tasks in one of
+    /// its zones (those with a node it may use) less the fewest.
+    fn spread_report(&self, decisions: &[Decision]) {
+        let zone_of: BTreeMap<&str, &str> = self
+            .nodes
+            .iter()
+            .map(|n| (n.id.as_str(), n.labels["zone"].as_str()))
+            .collect();
+        let mut per_zone: BTreeMap<(&str, &str), BTreeMap<&str, u32>> = BTreeMap::new();
+        for (task, decision) in self.pending.iter().zip(decisions) {
+            if let Some(node) = decision.node() {
+                *per_zone
+                    .entry((task.app.as_str(), task.service.as_str()))
+                    .or_default()
+                    .entry(zone_of[node.as_str()])
+                    .or_default() += 1;
+            }
+        }
+        let mut imbalance: BTreeMap<u32, usize> = BTreeMap::new();
+        for service in &self.services {
+            let prefs = &service.spec.deploy.placement.preferences;
+            if prefs.first().is_none_or(|p| p.spread != "node.labels.zone") {
+                continue;
+            }
+            let mut zones: BTreeMap<&str, u32> = self
+                .nodes
+                .iter()
+                .filter(|n| self.admits(service, n))
+                .map(|n| (zone_of[n.id.as_str()], 0))
+                .collect();
+            if let Some(placed) = per_zone.get(&(service.app.as_str(), service.name.as_str())) {
+                for (zone, count) in placed {
+                    *zones.entry(zone).or_default() += count;
+                }
+            }
+            let (max, min) = (zones.values().max(), zones.values().min());
+            if let (Some(max), Some(min)) = (max, min) {
+                *imbalance.entry(max - min).or_default() += 1;
+            }
+        }
+        let text: Vec<String> = imbalance
+            .iter()
+            .map(|(d, n)| format!("{n} off by {d}"))
+            .collect();
+        println!(
+            "zone spread (most tasks in a zone less fewest, per service spreading over zones): {}",
+            text.join(", ")
+        );
     }
 
     /// Checks every placement against the filters by counting from the objects.
