@@ -1,7 +1,8 @@
 //! Skiff's decisions, as pure functions over plain data.
 //!
 //! This crate holds the cluster's state model ([`objects`]) and the deterministic state machine
-//! that the Raft store applies committed commands to ([`state`]). It does no I/O, reads no clock
+//! that the Raft store applies committed commands to ([`state`]), the planners of the API's writes
+//! ([`plan`]) and the scheduler ([`schedule`]). It does no I/O, reads no clock
 //! and draws no random numbers: revisions, times and ids are passed in, so every replica that
 //! applies the same log reaches the same state.
 #![warn(missing_docs)]
@@ -11,6 +12,7 @@ pub mod objects;
 #[cfg(feature = "openapi")]
 mod openapi;
 pub mod plan;
+pub mod schedule;
 pub mod state;
 
 pub use objects::{Key, KeyError, Kind, Name, NameError, Object};
