@@ -375,8 +375,9 @@ pub(crate) async fn plug(
         let port = link_by_name(host, host_ifname)
             .await?
             .ok_or_else(|| NetworkError::netlink(format!("veth {host_ifname}"), "it vanished"))?;
+        // RTM_NEWLINK: RTM_SETLINK ignores bridge port settings without a word.
         host.link()
-            .set(LinkBridgePort::new(port.header.index).hairpin(true).build())
+            .set_port(LinkBridgePort::new(port.header.index).hairpin(true).build())
             .execute()
             .await
             .map_err(nl(format!("setting hairpin mode on {host_ifname}")))?;
