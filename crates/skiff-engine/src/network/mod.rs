@@ -347,8 +347,10 @@ pub(crate) fn attach(
 
 /// Releases what container `id` holds on the node network: its address and its published
 /// ports. Doing it twice, or for a container that never had any, is not an error. When the
-/// ports cannot be taken out of the kernel, nothing is released: the address must not go to
-/// another container while traffic for the old one's ports would follow it there.
+/// ports cannot be taken out of the kernel, nothing is released (the address must not go to
+/// another container while the old one's ports still lead to it): the next create, finding
+/// the container's directory gone, drops its ports and rebuilds the table before its address
+/// can be reclaimed.
 pub(crate) fn release(data_dir: &Path, id: &str) -> Result<(), NetworkError> {
     let store = Store::new(data_dir);
     if !store.path().exists() {
