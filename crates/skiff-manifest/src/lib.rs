@@ -38,6 +38,7 @@ use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use load::load;
+pub use ports::{parse_short_port, MAX_PORTS_PER_ENTRY};
 use skiff_api::AppSpec;
 
 /// The environment an app goes to when none is named.

@@ -24,7 +24,7 @@ use crate::decode::{index, join, last_key, optional, start, Cx, Schema};
 use crate::yaml::{Kind, Node};
 
 /// Most ports one entry may expand to.
-pub(crate) const MAX_PORTS_PER_ENTRY: u32 = 1000;
+pub const MAX_PORTS_PER_ENTRY: u32 = 1000;
 
 /// The keys of a long-syntax port.
 const LONG_SYNTAX: Schema = Schema {
@@ -164,6 +164,14 @@ pub(crate) fn expose(cx: &mut Cx, node: &Node, path: &str) -> Vec<ExposedPort> {
         }
     }
     out
+}
+
+/// Parses one port in Compose's short syntax, `[[IP:][PUBLISHED]:]TARGET[/PROTOCOL]`, with
+/// ranges expanded one port per entry (at most [`MAX_PORTS_PER_ENTRY`]) and every problem
+/// found in it returned. `skiff container run -p` reads its values with it, so a port is
+/// written the same way on the command line and in a manifest.
+pub fn parse_short_port(text: &str) -> Result<Vec<PortSpec>, Vec<String>> {
+    short_port(text)
 }
 
 /// Parses one short-syntax `ports:` entry, returning every problem found in it.

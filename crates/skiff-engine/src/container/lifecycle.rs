@@ -116,6 +116,8 @@ impl Engine {
                     &self.opts.data_dir,
                     &self.opts.network,
                     &id,
+                    &record.name,
+                    &record.config.ports,
                 )?);
             }
             for volume in record.config.mounts.iter().filter_map(|m| match m {

@@ -250,13 +250,24 @@ impl Shim {
         })
     }
 
-    /// Plugs the created (not yet started) container into the node network, if it is on it.
+    /// Plugs the created (not yet started) container into the node network, if it is on it,
+    /// and makes sure the node's published ports are in the kernel (after a reboot they are
+    /// only in the state file): a failure there fails the start of a container that
+    /// publishes ports, and is only reported for the others.
     fn plug(&self, record: &ContainerRecord, pid: i32) -> Result<(), String> {
-        match &record.network {
-            Some(attachment) => {
-                crate::network::join(attachment, &self.id, pid).map_err(|e| format!("network: {e}"))
+        let Some(attachment) = &record.network else {
+            return Ok(());
+        };
+        let publishes = !record.config.ports.is_empty();
+        crate::network::join(attachment, &self.id, pid, publishes)
+            .map_err(|e| format!("network: {e}"))?;
+        match crate::network::restore(&self.data_dir) {
+            Err(e) if publishes => Err(format!("network: {e}")),
+            Err(e) => {
+                eprintln!("shim: restoring the published ports: {e}");
+                Ok(())
             }
-            None => Ok(()),
+            Ok(()) => Ok(()),
         }
     }
 

@@ -8,10 +8,16 @@
 //!   restarts), under `<data>/network/.lock`, in `<data>/network/state.json`;
 //! * the veth pair is made by the shim for each start, between the runtime's create and start,
 //!   with the container end created directly inside the container's namespace; it is never
-//!   deleted explicitly: it goes with that namespace when the container's last process ends.
+//!   deleted explicitly: it goes with that namespace when the container's last process ends;
+//! * published ports are admitted with the address, under the same lock, and carried out by
+//!   Skiff's own nftables table (see [`ports`]), rendered whole from the state file at each
+//!   change and at each container start (a reboot or a flush loses the kernel's copy, never
+//!   the file's).
 
+mod firewall;
 pub mod ipam;
 mod netlink;
+pub mod ports;
 
 use std::fs::File;
 use std::net::Ipv4Addr;
@@ -20,8 +26,11 @@ use std::path::{Path, PathBuf};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+use crate::container::PortMapping;
 use crate::fsutil::{random_hex, read_limited, write_atomic, FileLock};
+use firewall::{Firewall, Kernel};
 use ipam::{Ipam, IpamError};
+use ports::{PortError, PublishedPort, Table};
 
 pub use netlink::CONTAINER_IFNAME;
 
@@ -95,8 +104,11 @@ pub enum NetworkError {
     /// Address management.
     #[error(transparent)]
     Ipam(#[from] IpamError),
-    /// An interface name the kernel would not take.
-    #[error("bridge name {name:?}: an interface name is 1 to 15 characters, without '/', ':' or whitespace")]
+    /// Published ports.
+    #[error("publishing ports: {0}")]
+    Ports(#[from] PortError),
+    /// An interface name Skiff does not take.
+    #[error("bridge name {name:?}: use 1 to 15 letters, digits, '-', '_' or '.'")]
     BadIfname {
         /// As given.
         name: String,
@@ -159,6 +171,23 @@ pub enum NetworkError {
         /// The kernel's or the library's answer.
         message: String,
     },
+    /// nft refused a script, or could not be run.
+    #[error("nftables: {message}")]
+    Nft {
+        /// What nft said.
+        message: String,
+    },
+    /// There is no nft binary.
+    #[error("publishing ports needs nft, which is not installed (looked in /usr/sbin, /sbin and PATH): install Debian's nftables package (deploy/install-deps.sh does)")]
+    NftMissing,
+    /// A sysctl could not be set.
+    #[error("setting {path}: {message}")]
+    Sysctl {
+        /// The file under /proc/sys.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// The state file.
     #[error("{path}: {message}")]
     State {
@@ -178,15 +207,17 @@ impl NetworkError {
     }
 }
 
-/// An interface name the kernel takes: 1 to 15 bytes, no '/', ':' or whitespace.
+/// An interface name Skiff takes: 1 to 15 letters, digits, '-', '_' or '.'. The kernel takes
+/// more (anything but '/', ':' and whitespace), but the bridge's name is written into nftables
+/// rules, whose quoted strings have no escapes.
 pub fn check_ifname(name: &str) -> Result<(), NetworkError> {
     let ok = !name.is_empty()
         && name.len() <= 15
         && name != "."
         && name != ".."
-        && !name
-            .chars()
-            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control());
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if ok {
         Ok(())
     } else {
@@ -195,10 +226,16 @@ pub fn check_ifname(name: &str) -> Result<(), NetworkError> {
 }
 
 /// What is kept in `<data>/network/state.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct State {
     ipam: Ipam,
+    /// The ports published on the node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    ports: Vec<PublishedPort>,
+    /// Skiff's nftables table as last set up; none when the node needs none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    table: Option<Table>,
 }
 
 /// The node network's state files under the data directory, used under its lock.
@@ -248,17 +285,21 @@ impl Store {
     }
 }
 
-/// Attaches container `id` to the node network: makes sure the bridge is there and right,
-/// and allocates its address. Nothing is changed when it fails.
+/// Attaches container `id` (named `name`) to the node network: makes sure the bridge is there
+/// and right, allocates its address and publishes its ports. Nothing is changed when it
+/// fails (but a bridge it made).
 pub(crate) fn attach(
     data_dir: &Path,
     opts: &NetworkOptions,
     id: &str,
+    name: &str,
+    publish: &[PortMapping],
 ) -> Result<Attachment, NetworkError> {
     opts.check()?;
+    ports::check(publish)?;
     let store = Store::new(data_dir);
     let _lock = store.lock()?;
-    let mut state = match store.load()? {
+    let state = match store.load()? {
         Some(s) if s.ipam.subnet == opts.subnet => s,
         Some(s) if !s.ipam.allocated.is_empty() => {
             return Err(NetworkError::SubnetChanged {
@@ -267,8 +308,14 @@ pub(crate) fn attach(
                 count: s.ipam.allocated.len(),
             })
         }
-        _ => State {
+        Some(s) => State {
             ipam: Ipam::new(opts.subnet)?,
+            ..s
+        },
+        None => State {
+            ipam: Ipam::new(opts.subnet)?,
+            ports: Vec::new(),
+            table: None,
         },
     };
     let (bridge, subnet, mtu) = (opts.bridge.clone(), opts.subnet, opts.mtu);
@@ -278,10 +325,17 @@ pub(crate) fn attach(
     })?;
     enable_forwarding();
     let containers = data_dir.join("containers");
-    let ip = state
-        .ipam
-        .allocate(id, |owner| containers.join(owner).is_dir())?;
-    store.save(&state)?;
+    let is_live = |owner: &str| containers.join(owner).is_dir();
+    let mut next = state.clone();
+    let ip = next.ipam.allocate(id, is_live)?;
+    let request = Request {
+        id,
+        name,
+        ip,
+        ports: publish,
+    };
+    admit(&mut next, opts, &request, is_live, &Kernel)?;
+    save_synced(&store, &state, &next, &Kernel)?;
     Ok(Attachment {
         bridge: opts.bridge.clone(),
         ip,
@@ -291,26 +345,145 @@ pub(crate) fn attach(
     })
 }
 
-/// Releases what container `id` holds on the node network (its address). Doing it twice, or
-/// for a container that never had any, is not an error.
+/// Releases what container `id` holds on the node network: its address and its published
+/// ports. Doing it twice, or for a container that never had any, is not an error. When the
+/// ports cannot be taken out of the kernel, nothing is released (the address must not go to
+/// another container while the old one's ports still lead to it): the next create, finding
+/// the container's directory gone, drops its ports and rebuilds the table before its address
+/// can be reclaimed.
 pub(crate) fn release(data_dir: &Path, id: &str) -> Result<(), NetworkError> {
     let store = Store::new(data_dir);
     if !store.path().exists() {
         return Ok(());
     }
     let _lock = store.lock()?;
-    let Some(mut state) = store.load()? else {
+    let Some(state) = store.load()? else {
         return Ok(());
     };
-    if state.ipam.release(id).is_some() {
-        store.save(&state)?;
+    let mut next = state.clone();
+    next.ipam.release(id);
+    unpublish(&mut next, id);
+    save_synced(&store, &state, &next, &Kernel)
+}
+
+/// Rebuilds Skiff's nftables table from the state file, if the node has one: after a reboot
+/// or an operator's `nft flush ruleset` the kernel's copy is gone, the file's is not. The
+/// shim calls it at each start of a container on the bridge, after plugging it in.
+pub fn restore(data_dir: &Path) -> Result<(), NetworkError> {
+    let store = Store::new(data_dir);
+    if !store.path().exists() {
+        return Ok(());
+    }
+    let _lock = store.lock()?;
+    match store.load()? {
+        Some(state) if state.table.is_some() => apply(&Kernel, &state, None),
+        _ => Ok(()),
+    }
+}
+
+/// A container's ports, asked for at create.
+struct Request<'a> {
+    id: &'a str,
+    name: &'a str,
+    ip: Ipv4Addr,
+    ports: &'a [PortMapping],
+}
+
+/// Adds the request's ports to `state` (after dropping those of containers that are gone),
+/// refusing any that another container publishes or a program on the node uses, and sets
+/// the table up as `opts` ask.
+fn admit(
+    state: &mut State,
+    opts: &NetworkOptions,
+    req: &Request,
+    is_live: impl Fn(&str) -> bool,
+    fw: &dyn Firewall,
+) -> Result<(), NetworkError> {
+    ports::prune(&mut state.ports, is_live);
+    if let Some((wanted, held)) = ports::conflict(&state.ports, req.ports) {
+        return Err(ports::in_use(wanted, held).into());
+    }
+    for m in req.ports {
+        fw.probe(m)?;
+    }
+    state.ports.extend(req.ports.iter().map(|m| PublishedPort {
+        owner: req.id.to_string(),
+        name: req.name.to_string(),
+        mapping: *m,
+        container_ip: req.ip,
+    }));
+    state.table = ports::wanted_table(&opts.bridge, opts.subnet, opts.masquerade, &state.ports);
+    Ok(())
+}
+
+/// Takes container `id`'s ports out of `state`; the table stays as it was set up, or goes
+/// when nothing needs it any more.
+fn unpublish(state: &mut State, id: &str) {
+    state.ports.retain(|p| p.owner != id);
+    if let Some(t) = &state.table {
+        state.table = ports::wanted_table(&t.bridge, t.subnet, t.masquerade, &state.ports);
+    }
+}
+
+/// Makes the kernel's table what `next` says, then saves `next`; when either fails, the
+/// kernel is put back as `prev` had it and the file is left alone.
+fn save_synced(
+    store: &Store,
+    prev: &State,
+    next: &State,
+    fw: &dyn Firewall,
+) -> Result<(), NetworkError> {
+    if next == prev {
+        return Ok(());
+    }
+    let kernel_changes = next.ports != prev.ports || next.table != prev.table;
+    if kernel_changes {
+        if let Err(e) = apply(fw, next, prev.table.as_ref()) {
+            let _ = apply(fw, prev, next.table.as_ref());
+            return Err(e);
+        }
+    }
+    store.save(next).inspect_err(|_| {
+        if kernel_changes {
+            let _ = apply(fw, prev, next.table.as_ref());
+        }
+    })
+}
+
+/// Sets the kernel up as `state` says: its table (or none) and `route_localnet` on its
+/// bridge, off on `old`'s bridge when that was another.
+fn apply(fw: &dyn Firewall, state: &State, old: Option<&Table>) -> Result<(), NetworkError> {
+    let old_bridge = old.map(|t| t.bridge.as_str());
+    match &state.table {
+        Some(table) => {
+            fw.nft(&ports::render(table, &state.ports))?;
+            // After the table: its guard chain must be there before loopback is routable.
+            fw.route_localnet(&table.bridge, true)?;
+            if let Some(b) = old_bridge.filter(|b| *b != table.bridge) {
+                let _ = fw.route_localnet(b, false);
+            }
+        }
+        None => {
+            // Before the table goes, with its guard chain.
+            if let Some(b) = old_bridge {
+                fw.route_localnet(b, false)?;
+            }
+            fw.nft(&ports::removal())?;
+        }
     }
     Ok(())
 }
 
 /// Plugs the running container `id` (its init process `pid`, created but not started yet)
-/// into the bridge its attachment names. Called by the shim.
-pub fn join(attachment: &Attachment, id: &str, pid: i32) -> Result<(), NetworkError> {
+/// into the bridge its attachment names. With `hairpin`, frames may leave the bridge port
+/// they came in by, so that the container reaches its own published ports through the
+/// node's address (the DNAT sends them straight back). Called by the shim.
+pub fn join(
+    attachment: &Attachment,
+    id: &str,
+    pid: i32,
+    hairpin: bool,
+) -> Result<(), NetworkError> {
     let ns_path = format!("/proc/{pid}/ns/net");
     let netns =
         File::open(&ns_path).map_err(|e| NetworkError::netlink(format!("opening {ns_path}"), e))?;
@@ -333,7 +506,7 @@ pub fn join(attachment: &Attachment, id: &str, pid: i32) -> Result<(), NetworkEr
             // previous run's pair, which the kernel may still be tearing down, is never
             // in the way.
             let name = format!("sk{prefix}{}", random_hex(2));
-            match netlink::plug(&host, &inner, &netns, bridge, &name, &att).await {
+            match netlink::plug(&host, &inner, &netns, bridge, &name, &att, hairpin).await {
                 Err(NetworkError::LinkExists { .. }) if attempt < 3 => attempt += 1,
                 other => return other,
             }
@@ -349,3 +522,7 @@ fn enable_forwarding() {
         let _ = std::fs::write(path, "1");
     }
 }
+
+#[cfg(test)]
+#[path = "publish_tests.rs"]
+mod tests;

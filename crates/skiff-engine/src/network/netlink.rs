@@ -19,7 +19,8 @@ use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{
-    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
+    RouteMessageBuilder,
 };
 
 use super::NetworkError;
@@ -343,6 +344,7 @@ pub(crate) async fn plug(
     bridge: Bridge,
     host_ifname: &str,
     att: &super::Attachment,
+    hairpin: bool,
 ) -> Result<(), NetworkError> {
     let peer = LinkMessageBuilder::<LinkUnspec>::new()
         .name(CONTAINER_IFNAME.to_string())
@@ -368,6 +370,18 @@ pub(crate) async fn plug(
             },
             _ => NetworkError::netlink(format!("creating veth {host_ifname}"), e),
         })?;
+    if hairpin {
+        // A bridge port setting: it can only be set once the veth is on the bridge.
+        let port = link_by_name(host, host_ifname)
+            .await?
+            .ok_or_else(|| NetworkError::netlink(format!("veth {host_ifname}"), "it vanished"))?;
+        // RTM_NEWLINK: RTM_SETLINK ignores bridge port settings without a word.
+        host.link()
+            .set_port(LinkBridgePort::new(port.header.index).hairpin(true).build())
+            .execute()
+            .await
+            .map_err(nl(format!("setting hairpin mode on {host_ifname}")))?;
+    }
     let (ip, prefix, gateway) = (att.ip, att.prefix_len, att.gateway);
     let lo = link_by_name(inner, "lo")
         .await?

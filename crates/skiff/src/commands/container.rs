@@ -193,6 +193,15 @@ struct CreateArgs {
     /// bridge, with an address from the node subnet) or host.
     #[arg(long, value_enum, default_value_t = Network::None)]
     network: Network,
+    /// Publish a container port on the node (bridge network): HOST:CONTAINER,
+    /// IP:HOST:CONTAINER, ranges of the same length (8080-8082:80-82), /tcp or /udp;
+    /// repeatable.
+    #[arg(
+        short = 'p',
+        long = "publish",
+        value_name = "[IP:]HOST:CONTAINER[/PROTO]"
+    )]
+    publish: Vec<String>,
     /// Signal sent by stop.
     #[arg(long)]
     stop_signal: Option<String>,
@@ -449,6 +458,7 @@ fn config(args: &CreateArgs, auto_remove: bool) -> anyhow::Result<ContainerConfi
             Network::Host => NetworkMode::Host,
             Network::Bridge => NetworkMode::Bridge,
         },
+        ports: super::publish::parse_all(&args.publish)?,
         auto_remove,
         runtime: args.runtime.clone(),
         ..Default::default()
