@@ -32,4 +32,19 @@ run container stop demo-web
 run container ls -a
 run container logs --tail 2 demo-web
 run container rm demo-web
+
+# Networking, in a network namespace of its own (a stand-in for a node), so that your own
+# network is left as it is: a bridge container with a published port, reached from the "node".
+demo_ns=skiff-demo-node
+ip netns del "$demo_ns" 2>/dev/null || true
+ip netns add "$demo_ns"
+trap 'nsenter --net=/run/netns/'"$demo_ns"' "$skiff" container rm -f demo-web-net >/dev/null 2>&1; ip netns del '"$demo_ns"' 2>/dev/null; rm -rf "$layout"' EXIT
+ip -n "$demo_ns" link set lo up
+innode() { step "skiff $* (in network namespace $demo_ns)"; nsenter --net="/run/netns/$demo_ns" "$skiff" "$@"; }
+innode container run -d --name demo-web-net --network bridge -p 8080:80 demo sh -c \
+  'mkdir -p /www && echo "hello from $(hostname) at $(ip -o -4 addr show eth0 | awk "{print \$4}")" > /www/index.html && exec httpd -f -p 80 -h /www'
+sleep 0.5
+step "GET http://127.0.0.1:8080/ from the node"
+printf 'GET / HTTP/1.0\r\n\r\n' | nsenter --net="/run/netns/$demo_ns" busybox nc -w 2 127.0.0.1 8080 | tail -n 1
+innode container rm -f demo-web-net
 printf '\nDone. Try it yourself: %s container run --rm demo echo hi   (data in %s)\n' "$skiff" "$SKIFF_DATA_DIR"
