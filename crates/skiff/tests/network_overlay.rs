@@ -211,6 +211,7 @@ fn containers_on_two_nodes_talk_tcp_both_ways_and_the_kernel_holds_exactly_the_l
         "vxlan id 1 local 10.0.0.1 dev eth0",
         "dstport 4789",
         "nolearning",
+        "noudpcsum",
         "inet 10.1.1.0/32",
     ] {
         assert!(link.contains(want), "{want} not in {link}");

@@ -446,6 +446,7 @@ pub(crate) struct VxlanFacts {
     pub local: Option<Ipv4Addr>,
     pub underlay: Option<u32>,
     pub learning: Option<bool>,
+    pub udp_csum: Option<bool>,
     pub remote: Option<Ipv4Addr>,
 }
 
@@ -475,6 +476,7 @@ pub(crate) fn link_facts(link: &LinkMessage) -> LinkFacts {
                                 InfoVxlan::Local(ip) => v.local = Some(*ip),
                                 InfoVxlan::Link(i) => v.underlay = Some(*i),
                                 InfoVxlan::Learning(l) => v.learning = Some(*l),
+                                InfoVxlan::UDPCsum(c) => v.udp_csum = Some(*c),
                                 InfoVxlan::Group(ip) => v.remote = Some(*ip),
                                 _ => {}
                             }
@@ -580,6 +582,9 @@ pub(crate) async fn create_vxlan(
         .dev(spec.underlay)
         .port(spec.port)
         .learning(false)
+        // RFC 7348: the outer UDP checksum SHOULD be zero over IPv4 (the inner packets carry
+        // their own); measured a few percent faster on veth underlays.
+        .udp_csum(false)
         .mtu(spec.mtu)
         .address(spec.mac.0.to_vec())
         .build();

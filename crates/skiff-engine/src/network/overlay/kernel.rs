@@ -109,6 +109,7 @@ fn device_state(l: &LinkFacts, addresses: Vec<ipnet::Ipv4Net>) -> DeviceState {
         local: v.local,
         underlay: v.underlay,
         learning: v.learning,
+        udp_csum: v.udp_csum,
         remote: v.remote,
         mtu: l.mtu,
         mac: l.mac.map(Mac),

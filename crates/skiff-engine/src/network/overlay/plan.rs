@@ -50,6 +50,8 @@ pub struct DeviceState {
     pub underlay: Option<u32>,
     /// Whether it learns remote addresses from traffic.
     pub learning: Option<bool>,
+    /// Whether it sends outer UDP checksums.
+    pub udp_csum: Option<bool>,
     /// A default remote (Skiff sets none).
     pub remote: Option<Ipv4Addr>,
     /// MTU.
@@ -293,6 +295,7 @@ fn same_device(d: &DeviceState, spec: &DeviceSpec) -> bool {
         && d.local == Some(spec.local)
         && d.underlay == Some(spec.underlay)
         && d.learning == Some(false)
+        && d.udp_csum == Some(false)
         && d.remote.is_none()
         && d.mac == Some(spec.mac)
 }
@@ -392,7 +395,7 @@ impl std::fmt::Display for Change {
             Change::DeleteDevice { .. } => write!(f, "link del {dev}"),
             Change::CreateDevice(s) => write!(
                 f,
-                "link add {dev} type vxlan id {} local {} dstport {} nolearning mtu {} address {}",
+                "link add {dev} type vxlan id {} local {} dstport {} nolearning noudpcsum mtu {} address {}",
                 s.vni, s.local, s.port, s.mtu, s.mac
             ),
             Change::SetMtu(mtu) => write!(f, "link set {dev} mtu {mtu}"),

@@ -266,6 +266,7 @@ fn made() -> DeviceState {
         local: Some(s.local),
         underlay: Some(s.underlay),
         learning: Some(false),
+        udp_csum: Some(false),
         remote: None,
         mtu: s.mtu,
         mac: Some(s.mac),
@@ -473,6 +474,7 @@ fn a_device_with_another_vni_port_or_local_address_is_made_again_with_all_entrie
         |d: &mut DeviceState| d.port = Some(8472),
         |d: &mut DeviceState| d.local = Some("10.0.0.9".parse().unwrap()),
         |d: &mut DeviceState| d.learning = Some(true),
+        |d: &mut DeviceState| d.udp_csum = Some(true),
         |d: &mut DeviceState| d.mac = Some(Mac([0x0e, 0x73, 10, 1, 9, 0])),
     ] {
         let mut actual = holding(&[B]);
