@@ -419,3 +419,75 @@ fn removing_the_overlay_removes_the_device_and_only_skiffs_routes() {
     let text = skiff(&net, 0, &["network", "inspect"]);
     assert!(text.contains("overlay     none"), "{text}");
 }
+
+#[test]
+fn containers_see_each_others_own_addresses_across_the_overlay_also_with_masquerading() {
+    let net = TestNet::new(2);
+    mesh(&net);
+    // A server on host 1 that answers with the client's address (busybox httpd's CGI).
+    let script = "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho from=$REMOTE_ADDR\\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 80 -h /www";
+    let id = id_of(&skiff(
+        &net,
+        1,
+        &[
+            "container",
+            "run",
+            "-d",
+            "--network",
+            "bridge",
+            "test:latest",
+            "sh",
+            "-c",
+            script,
+        ],
+    ));
+    let out = skiff(&net, 1, &["container", "inspect", &id]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = if v.is_array() { v[0].clone() } else { v };
+    let server = v["network"]["ip"].as_str().unwrap().to_string();
+    // The client prints its own address, then what the server saw. With --masquerade the
+    // engine's nftables table masquerades traffic leaving the node, but not into the overlay.
+    let client = format!(
+        "ip -o -4 addr show eth0; printf 'GET /cgi-bin/ip HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {server} 80"
+    );
+    eventually(|| {
+        let args = with_subnet(
+            0,
+            &[
+                "container",
+                "run",
+                "--rm",
+                "--masquerade",
+                "--network",
+                "bridge",
+                "test:latest",
+                "sh",
+                "-c",
+                &client,
+            ],
+        );
+        let out = net.hosts[0].engine.run(&strs(&args));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let own = text
+            .split_whitespace()
+            .skip_while(|w| *w != "inet")
+            .nth(1)
+            .and_then(|a| a.split('/').next())
+            .unwrap_or("?")
+            .to_string();
+        // httpd says an IPv4 client as `[::ffff:A.B.C.D]`.
+        let seen = text
+            .lines()
+            .find_map(|l| l.strip_prefix("from="))
+            .map(|a| a.trim_matches(['[', ']']).trim_start_matches("::ffff:"));
+        if seen == Some(own.as_str()) && own.starts_with("10.1.1.") {
+            Ok(())
+        } else {
+            Err(format!(
+                "the server did not see the client's own address {own}: {text:?}"
+            ))
+        }
+    });
+    let table = net.hosts[0].sh_ok("nft list table ip skiff");
+    assert!(table.contains("oifname \"skiff.vxlan\" accept"), "{table}");
+}
