@@ -300,39 +300,47 @@ fn same_device(d: &DeviceState, spec: &DeviceSpec) -> bool {
         && d.mac == Some(spec.mac)
 }
 
+/// The per-peer changes, in the order described at the top of this file: stray routes go
+/// first (nothing routes into an entry about to change), then forwarding entries, neighbour
+/// entries and routes are set, then stray neighbour and forwarding entries go.
 fn entry_changes(want: &Entries, have: &Entries) -> Vec<Change> {
-    let mut del_routes = Vec::new();
-    let mut set_fdb = Vec::new();
-    let mut set_neigh = Vec::new();
-    let mut set_routes = Vec::new();
-    let mut del_neigh = Vec::new();
-    let mut del_fdb = Vec::new();
+    let del_routes = have
+        .routes
+        .iter()
+        .filter(|r| !want.routes.contains(r))
+        .map(|r| Change::DelRoute(*r));
+    let set_routes = want
+        .routes
+        .iter()
+        .filter(|r| !have.routes.contains(r))
+        .map(|r| Change::SetRoute {
+            subnet: r.subnet,
+            via: r.via.expect("a desired route has a gateway"),
+        });
+    let set_neigh = want
+        .neighbours
+        .iter()
+        .filter(|n| !have.neighbours.contains(n))
+        .map(|n| Change::SetNeighbour(*n));
+    let del_neigh = have
+        .neighbours
+        .iter()
+        .filter(|n| !want.neighbours.iter().any(|w| w.ip == n.ip))
+        .map(|n| Change::DelNeighbour(n.ip));
+    let (set_fdb, del_fdb) = fdb_changes(want, have);
+    del_routes
+        .chain(set_fdb)
+        .chain(set_neigh)
+        .chain(set_routes)
+        .chain(del_neigh)
+        .chain(del_fdb)
+        .collect()
+}
 
-    for r in &have.routes {
-        if !want.routes.contains(r) {
-            del_routes.push(Change::DelRoute(*r));
-        }
-    }
-    for r in &want.routes {
-        if !have.routes.contains(r) {
-            set_routes.push(Change::SetRoute {
-                subnet: r.subnet,
-                via: r.via.expect("a desired route has a gateway"),
-            });
-        }
-    }
-
-    for n in &want.neighbours {
-        if !have.neighbours.contains(n) {
-            set_neigh.push(Change::SetNeighbour(*n));
-        }
-    }
-    for n in &have.neighbours {
-        if !want.neighbours.iter().any(|w| w.ip == n.ip) {
-            del_neigh.push(Change::DelNeighbour(n.ip));
-        }
-    }
-
+/// Forwarding entries to set (with the extra remotes of wanted hardware addresses), and
+/// those of hardware addresses no longer wanted.
+fn fdb_changes(want: &Entries, have: &Entries) -> (Vec<Change>, Vec<Change>) {
+    let mut set = Vec::new();
     for f in &want.fdb {
         let wanted = f.remote.expect("a desired forwarding entry has a remote");
         let remotes: Vec<Option<Ipv4Addr>> = have
@@ -346,15 +354,14 @@ fn entry_changes(want: &Entries, have: &Entries) -> Vec<Change> {
         }
         // A replace changes the entry's first remote, unless the wanted one is among them
         // already (then it does nothing): the others are deleted one by one.
-        let replaced = if remotes.contains(&Some(wanted)) {
-            None
-        } else {
-            set_fdb.push(Change::SetFdb {
+        let mut replaced = None;
+        if !remotes.contains(&Some(wanted)) {
+            set.push(Change::SetFdb {
                 mac: f.mac,
                 remote: wanted,
             });
-            remotes.first().copied()
-        };
+            replaced = remotes.first().copied();
+        }
         let mut skipped = false;
         for r in remotes {
             if r == Some(wanted) {
@@ -364,27 +371,24 @@ fn entry_changes(want: &Entries, have: &Entries) -> Vec<Change> {
                 skipped = true;
                 continue;
             }
-            set_fdb.push(Change::DelFdb(Fdb {
+            set.push(Change::DelFdb(Fdb {
                 mac: f.mac,
                 remote: r,
             }));
         }
     }
+    let mut del = Vec::new();
     let mut gone: Vec<Mac> = Vec::new();
     for h in &have.fdb {
         if !want.fdb.iter().any(|f| f.mac == h.mac) && !gone.contains(&h.mac) {
             gone.push(h.mac);
-            del_fdb.push(Change::DelFdb(Fdb {
+            del.push(Change::DelFdb(Fdb {
                 mac: h.mac,
                 remote: None,
             }));
         }
     }
-
-    [
-        del_routes, set_fdb, set_neigh, set_routes, del_neigh, del_fdb,
-    ]
-    .concat()
+    (set, del)
 }
 
 /// One line per change, as `ip`/`bridge` would say it (for logs and the CLI).
