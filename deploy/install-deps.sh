@@ -3,7 +3,7 @@
 # it only calls apt-get when a package is missing.
 set -euo pipefail
 
-packages=(build-essential pkg-config libseccomp-dev busybox-static runc iproute2 nftables ca-certificates docker-registry skopeo etcd-server etcd-client)
+packages=(build-essential pkg-config libseccomp-dev busybox-static runc iproute2 nftables iperf3 ca-certificates docker-registry skopeo etcd-server etcd-client)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -42,6 +42,8 @@ enum Command {
     Image(commands::image::Args),
     /// Run and manage containers on the local engine.
     Container(Box<commands::container::Args>),
+    /// The local node's network: the VXLAN overlay to other nodes, the bridge and addresses.
+    Network(commands::network::Args),
     /// Run one server of the control plane.
     Server(commands::server::Args),
     /// The per-container shim the engine starts (internal).
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Cluster(args) => commands::cluster::run(args),
         Command::Image(args) => commands::image::run(args),
         Command::Container(args) => commands::container::run(args),
+        Command::Network(args) => commands::network::run(args),
         Command::Shim(args) => commands::shim::run(args),
         Command::Server(args) => commands::server::run(args),
     };

@@ -17,7 +17,9 @@
 mod firewall;
 pub mod ipam;
 mod netlink;
+pub mod overlay;
 pub mod ports;
+mod status;
 
 use std::fs::File;
 use std::net::Ipv4Addr;
@@ -33,6 +35,7 @@ use ipam::{Ipam, IpamError};
 use ports::{PortError, PublishedPort, Table};
 
 pub use netlink::CONTAINER_IFNAME;
+pub use status::{BridgeStatus, NetworkStatus};
 
 /// The default bridge.
 pub const DEFAULT_BRIDGE: &str = "skiff0";
@@ -107,6 +110,9 @@ pub enum NetworkError {
     /// Published ports.
     #[error("publishing ports: {0}")]
     Ports(#[from] PortError),
+    /// The overlay between nodes.
+    #[error(transparent)]
+    Overlay(#[from] overlay::OverlayError),
     /// An interface name Skiff does not take.
     #[error("bridge name {name:?}: use 1 to 15 letters, digits, '-', '_' or '.'")]
     BadIfname {

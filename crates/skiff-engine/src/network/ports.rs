@@ -14,6 +14,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+use super::overlay::OVERLAY_DEVICE;
 use crate::container::{PortMapping, Protocol};
 
 /// The nftables table Skiff owns (family `ip`); nothing else is ever touched.
@@ -278,6 +279,8 @@ pub fn render(table: &Table, ports: &[PublishedPort]) -> String {
         format!("oifname \"{bridge}\" ip saddr 127.0.0.0/8 masquerade"),
     ];
     if table.masquerade {
+        // Traffic to other nodes' containers keeps its address: the overlay routes it back.
+        post.push(format!("oifname \"{OVERLAY_DEVICE}\" accept"));
         post.push(format!(
             "ip saddr {subnet} oifname != \"{bridge}\" masquerade"
         ));

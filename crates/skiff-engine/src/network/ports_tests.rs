@@ -211,6 +211,9 @@ fn masquerading_adds_one_rule_for_traffic_leaving_the_node() {
     assert!(!render(&table(false), &[]).contains(rule));
     let with = render(&table(true), &[]);
     assert!(with.contains(&format!("\t\t{rule}\n")), "{with}");
+    // Except towards the overlay: other nodes' containers see the container's own address.
+    let overlay = "\t\toifname \"skiff.vxlan\" accept\n";
+    assert!(with.contains(&format!("{overlay}\t\t{rule}\n")), "{with}");
 }
 
 #[test]

@@ -10,6 +10,7 @@ pub mod human;
 pub mod image;
 pub mod listing;
 pub mod manifest;
+pub mod network;
 pub mod publish;
 pub mod remote;
 pub mod rm;
