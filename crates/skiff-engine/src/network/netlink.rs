@@ -235,7 +235,15 @@ pub(crate) async fn ensure_bridge(
         Some(link) => link,
         None => {
             check_overlap(handle, subnet, None).await?;
-            let msg = LinkBridge::new(name).up().build();
+            // A MAC address of its own: a bridge without one takes the lowest of its ports'
+            // and changes it as containers come and go, which leaves the containers' ARP
+            // entries for the gateway pointing at a port that may be gone (seconds without
+            // a way out) and makes a veth's creation change the bridge's address, with the
+            // notifications and neighbour flushes that go with it.
+            let msg = LinkBridge::new(name)
+                .address(mac_of(gateway).to_vec())
+                .up()
+                .build();
             match handle.link().add(msg).execute().await {
                 Ok(()) => {
                     // Set after creation, through the driver (which only acts on a change), so
@@ -311,6 +319,15 @@ pub(crate) async fn ensure_bridge(
     })
 }
 
+/// The MAC address of the interface with address `ip` (the bridge, a container's eth0):
+/// locally administered, unicast, and the same for the same address, so that the
+/// neighbours' ARP entries stay right when a container restarts on a new veth or a deleted
+/// bridge is made again (as the CNI bridge plugin's `0a:58:` addresses do).
+fn mac_of(ip: Ipv4Addr) -> [u8; 6] {
+    let [a, b, c, d] = ip.octets();
+    [0x02, 0x73, a, b, c, d]
+}
+
 /// Fails when `subnet` overlaps a route through a link other than `own`.
 pub(crate) async fn check_overlap(
     handle: &Handle,
@@ -350,6 +367,7 @@ pub(crate) async fn plug(
     // waits for an RCU grace period twice under the RTNL lock (about 0.5 ms each here).
     let peer = LinkMessageBuilder::<LinkUnspec>::new()
         .name(CONTAINER_IFNAME.to_string())
+        .address(mac_of(att.ip).to_vec())
         .mtu(bridge.mtu)
         .setns_by_fd(netns.as_raw_fd())
         .append_extra_attribute(LinkAttribute::NumTxQueues(1))
