@@ -269,6 +269,19 @@ fn a_restarted_container_keeps_its_address_on_a_fresh_working_veth() {
     assert_serves(host, &ip, "first-run");
     let before = veths(host);
     assert_eq!(before.len(), 1, "{:?}", host.links());
+    let mac = |id: &str| {
+        let out = host
+            .engine
+            .ok(&["container", "exec", id, "ip", "-o", "link", "show", "eth0"]);
+        out.split_whitespace()
+            .skip_while(|w| *w != "link/ether")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no MAC address in {out}"))
+            .to_string()
+    };
+    // From the address, so the node's ARP entry for it stays right over the restart.
+    let mac_before = mac(&id);
+    assert_eq!(mac_before, "02:73:0a:57:00:02");
     assert!(
         before[0].starts_with(&format!("sk{}", &id[..8])),
         "{before:?}"
@@ -281,6 +294,7 @@ fn a_restarted_container_keeps_its_address_on_a_fresh_working_veth() {
         [one] if *one != before[0] => Ok(()),
         other => Err(format!("veths {other:?}, before the restart {before:?}")),
     });
+    assert_eq!(mac(&id), mac_before);
     assert_serves(host, &ip, "first-run");
     let inside = host.engine.ok(&[
         "container",
@@ -366,6 +380,54 @@ fn a_start_that_cannot_plug_the_container_fails_clearly_and_leaves_no_veth() {
         inside.contains(&format!("inet {}/16", ip_of(host, &id))),
         "{inside}"
     );
+}
+
+/// The bridge's MAC address.
+fn bridge_mac(host: &TestHost) -> String {
+    // (Not /sys/class/net: sysfs shows the namespace it was mounted in.)
+    let out = host.sh_ok("ip -o link show skiff0");
+    out.split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no MAC address in {out}"))
+        .to_string()
+}
+
+#[test]
+fn the_bridge_keeps_its_mac_address_as_containers_come_and_go() {
+    let net = TestNet::new(1);
+    let host = &net.hosts[0];
+    let (a, _) = web(host, "a");
+    // Its own, from the gateway's address, rather than the lowest of its ports'.
+    let mac = bridge_mac(host);
+    assert_eq!(mac, "02:73:0a:57:00:01");
+    let mut others = Vec::new();
+    for _ in 0..4 {
+        let (id, _) = web(host, "other");
+        assert_eq!(bridge_mac(host), mac);
+        others.push(id);
+    }
+    for id in &others {
+        host.engine.ok(&["container", "rm", "-f", id]);
+        assert_eq!(bridge_mac(host), mac);
+    }
+    // So the first container still reaches its gateway at the address it learnt.
+    host.engine.ok(&[
+        "container",
+        "exec",
+        &a,
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "10.87.0.1",
+    ]);
+    // Made again after a deletion, it has the same address.
+    host.engine.ok(&["container", "rm", "-f", &a]);
+    host.sh_ok("ip link del skiff0");
+    web(host, "again");
+    assert_eq!(bridge_mac(host), mac);
 }
 
 #[test]
