@@ -6,7 +6,9 @@
 //! podman is measured when installed). `ITERATIONS=N` (default 100), `PODMAN=0` to measure
 //! Skiff alone, `BASELINE_SKIFF=PATH` to measure another `skiff` binary too, interleaved
 //! with this one (a before and after under the same load; it gets its own bridge and
-//! subnet).
+//! subnet), `SKIFF=PATH` to measure another binary than the one just built (a binary the
+//! linker just wrote starts measurably slower than a copy of it: its page cache is in
+//! small pieces, so compare copies).
 //!
 //! Everything runs inside a network namespace the benchmark makes and deletes (both engines
 //! through `nsenter --net`, which switches only the network namespace): their bridges, veths
@@ -14,8 +16,8 @@
 //! run and temporary directories and network configuration directory under a temporary
 //! directory, so the machine's podman state is not touched.
 //!
-//! Each round, for each engine and each network (in alternating order), one container is
-//! taken through its life, each step a command of its own, timed:
+//! Each round, for each network (in alternating order) and each engine (in rotating order),
+//! one container is taken through its life, each step a command of its own, timed:
 //! * start: `run -d --network NET IMAGE sleep 3600` — create and start, which is where the
 //!   network is set up (Skiff allocates the address at create and plugs a veth at start;
 //!   podman does all of it at start). The command returns once the process runs;
@@ -114,10 +116,12 @@ fn main() {
             [Net::Bridge, Net::None]
         };
         for net in order {
-            for (engine, t) in bench.engines().zip(times.iter_mut()) {
-                let steps = engine.cycle(net);
+            // Each engine in turn goes first: none always runs after another's clean-up.
+            let n = bench.engines.len();
+            for e in (0..n).map(|k| (k + i) % n) {
+                let steps = bench.engines[e].cycle(net);
                 for (k, d) in steps.into_iter().enumerate() {
-                    t.of(net)[k].push(d);
+                    times[e].of(net)[k].push(d);
                 }
             }
         }
@@ -199,7 +203,8 @@ impl Bench {
         };
         let mut skiffs = vec![Engine::Skiff {
             name: "skiff",
-            bin: PathBuf::from(env!("CARGO_BIN_EXE_skiff")),
+            bin: std::env::var_os("SKIFF")
+                .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_skiff")), PathBuf::from),
             netns: bench.netns.name.clone(),
             data: bench.dir.path().join("skiff"),
             network: Vec::new(),
