@@ -115,6 +115,26 @@ impl Ipam {
         Some(ip)
     }
 
+    /// Brings the table in line with the containers that exist, after its last writes may
+    /// have been lost (it is not synced, see [`super`]): allocations whose owner `is_live`
+    /// says is gone are dropped, and each address in `held` (owner and address, from the
+    /// containers' records, which the starts use) is taken for its owner when it is a
+    /// container address of the subnet.
+    pub fn reconcile(
+        &mut self,
+        is_live: impl Fn(&str) -> bool,
+        held: impl IntoIterator<Item = (String, Ipv4Addr)>,
+    ) {
+        self.allocated.retain(|_, o| is_live(o));
+        let hosts = u32::from(first_host(self.subnet))..=u32::from(last_host(self.subnet));
+        for (owner, ip) in held {
+            if hosts.contains(&u32::from(ip)) {
+                self.allocated.retain(|_, o| *o != owner);
+                self.allocated.insert(ip, owner);
+            }
+        }
+    }
+
     fn next_free(&self) -> Option<Ipv4Addr> {
         let first = u32::from(first_host(self.subnet));
         let last = u32::from(last_host(self.subnet));

@@ -130,3 +130,46 @@ fn the_state_round_trips_through_json() {
     let back: Ipam = serde_json::from_str(&text).unwrap();
     assert_eq!(back, ipam);
 }
+
+#[test]
+fn reconcile_drops_the_gone_and_takes_what_records_hold() {
+    let mut ipam = Ipam::new(net("10.1.0.0/24")).unwrap();
+    for o in ["a", "b", "c"] {
+        ipam.allocate(o, |_| true).unwrap();
+    }
+    // The table lost d's allocation and still has b's, whose container is gone; a record
+    // outside the subnet (or the gateway's address) is not taken.
+    ipam.reconcile(
+        |o| o != "b",
+        [
+            ("a".to_string(), ip("10.1.0.2")),
+            ("d".to_string(), ip("10.1.0.9")),
+            ("e".to_string(), ip("10.2.0.5")),
+            ("f".to_string(), ip("10.1.0.1")),
+        ],
+    );
+    let owners: Vec<(Ipv4Addr, &str)> = ipam
+        .allocated
+        .iter()
+        .map(|(ip, o)| (*ip, o.as_str()))
+        .collect();
+    assert_eq!(
+        owners,
+        [
+            (ip("10.1.0.2"), "a"),
+            (ip("10.1.0.4"), "c"),
+            (ip("10.1.0.9"), "d")
+        ]
+    );
+    // Handing out goes on after the last one, around d's.
+    assert_eq!(ipam.allocate("g", |_| true).unwrap(), ip("10.1.0.5"));
+}
+
+#[test]
+fn reconcile_gives_an_owner_the_address_its_record_has() {
+    let mut ipam = Ipam::new(net("10.1.0.0/24")).unwrap();
+    ipam.allocate("a", |_| true).unwrap();
+    ipam.reconcile(|_| true, [("a".to_string(), ip("10.1.0.7"))]);
+    assert_eq!(ipam.address_of("a"), Some(ip("10.1.0.7")));
+    assert_eq!(ipam.allocated.len(), 1);
+}

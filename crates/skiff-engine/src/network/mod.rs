@@ -5,7 +5,11 @@
 //! Lifetimes, chosen so that nothing on the start or stop path waits for the kernel to
 //! delete a device:
 //! * the address is allocated at create and released at removal (so it stays the same over
-//!   restarts), under `<data>/network/.lock`, in `<data>/network/state.json`;
+//!   restarts), under `<data>/network/.lock`, in `<data>/network/state.json`. That file is
+//!   not synced (a sync costs 1 to 15 ms on every create and removal): only a power failure
+//!   or a kernel crash can lose its last writes, and either starts a new boot, so the first
+//!   command of a boot checks the allocations against the containers' records, which hold
+//!   each container's address (see `State::boot_id`);
 //! * the veth pair is made by the shim for each start, between the runtime's create and start,
 //!   with the container end created directly inside the container's namespace; it is never
 //!   deleted explicitly: it goes with that namespace when the container's last process ends;
@@ -28,8 +32,9 @@ use std::path::{Path, PathBuf};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+use crate::container::record::{boot_id, read_json, ContainerRecord, Paths};
 use crate::container::PortMapping;
-use crate::fsutil::{random_hex, read_limited, write_atomic, FileLock};
+use crate::fsutil::{random_hex, read_limited, write_replace, FileLock};
 use firewall::{Firewall, Kernel};
 use ipam::{Ipam, IpamError};
 use ports::{PortError, PublishedPort, Table};
@@ -242,6 +247,69 @@ struct State {
     /// Skiff's nftables table as last set up; none when the node needs none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     table: Option<Table>,
+    /// The boot whose container records the allocations were last checked against; another
+    /// (or none: a new or torn file) means they are checked again before the next allocation.
+    #[serde(default)]
+    boot_id: String,
+}
+
+impl State {
+    /// Makes the allocations and published ports agree with the containers under
+    /// `containers` if they were not checked in this boot (`boot`): those of removed
+    /// containers go, and each record's address and ports are taken for it.
+    fn check_against_records(&mut self, containers: &Path, boot: &str) {
+        if self.boot_id == boot {
+            return;
+        }
+        let is_live = |owner: &str| containers.join(owner).is_dir();
+        let records = recorded_attachments(containers);
+        self.ipam
+            .reconcile(is_live, records.iter().map(|r| (r.id.clone(), r.ip)));
+        ports::prune(&mut self.ports, is_live);
+        for r in &records {
+            if !r.ports.is_empty() && !self.ports.iter().any(|p| p.owner == r.id) {
+                self.ports.extend(r.ports.iter().map(|m| PublishedPort {
+                    owner: r.id.clone(),
+                    name: r.name.clone(),
+                    mapping: *m,
+                    container_ip: r.ip,
+                }));
+            }
+        }
+        self.boot_id = boot.to_string();
+    }
+}
+
+/// What a container's record says it holds on the node network.
+struct Recorded {
+    id: String,
+    name: String,
+    ip: Ipv4Addr,
+    ports: Vec<PortMapping>,
+}
+
+/// The addresses and ports the records of the containers under `containers` hold.
+fn recorded_attachments(containers: &Path) -> Vec<Recorded> {
+    let Ok(entries) = std::fs::read_dir(containers) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|id| !id.starts_with('.'))
+        .filter_map(|id| {
+            let record: ContainerRecord = read_json(&Paths::new(containers, &id).record())
+                .ok()
+                .flatten()?;
+            let ip = record.network?.ip;
+            Some(Recorded {
+                id: record.id,
+                name: record.name,
+                ip,
+                ports: record.config.ports,
+            })
+        })
+        .collect()
 }
 
 /// The node network's state files under the data directory, used under its lock.
@@ -266,12 +334,12 @@ impl Store {
         FileLock::exclusive(&path).map_err(|e| self.error(&path, e))
     }
 
+    /// The state; `None` when there is none, or when a power failure left the file torn
+    /// (it is not synced): the allocations are then taken from the records again.
     fn load(&self) -> Result<Option<State>, NetworkError> {
         let path = self.path();
         match read_limited(&path, MAX_STATE) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| self.error(&path, e)),
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.error(&path, e)),
         }
@@ -280,7 +348,7 @@ impl Store {
     fn save(&self, state: &State) -> Result<(), NetworkError> {
         let path = self.path();
         let bytes = serde_json::to_vec_pretty(state).map_err(|e| self.error(&path, e))?;
-        write_atomic(&path, &bytes).map_err(|e| self.error(&path, e))
+        write_replace(&path, &bytes).map_err(|e| self.error(&path, e))
     }
 
     fn error(&self, path: &Path, e: impl std::fmt::Display) -> NetworkError {
@@ -305,43 +373,44 @@ pub(crate) fn attach(
     ports::check(publish)?;
     let store = Store::new(data_dir);
     let _lock = store.lock()?;
-    let state = match store.load()? {
-        Some(s) if s.ipam.subnet == opts.subnet => s,
-        Some(s) if !s.ipam.allocated.is_empty() => {
-            return Err(NetworkError::SubnetChanged {
-                current: s.ipam.subnet,
-                wanted: opts.subnet,
-                count: s.ipam.allocated.len(),
-            })
-        }
-        Some(s) => State {
-            ipam: Ipam::new(opts.subnet)?,
-            ..s
-        },
+    let containers = data_dir.join("containers");
+    let prev = match store.load()? {
+        Some(state) => state,
         None => State {
             ipam: Ipam::new(opts.subnet)?,
             ports: Vec::new(),
             table: None,
+            boot_id: String::new(),
         },
     };
+    let mut state = prev.clone();
+    state.check_against_records(&containers, &boot_id());
+    if state.ipam.subnet != opts.subnet {
+        if !state.ipam.allocated.is_empty() {
+            return Err(NetworkError::SubnetChanged {
+                current: state.ipam.subnet,
+                wanted: opts.subnet,
+                count: state.ipam.allocated.len(),
+            });
+        }
+        state.ipam = Ipam::new(opts.subnet)?;
+    }
     let (bridge, subnet, mtu) = (opts.bridge.clone(), opts.subnet, opts.mtu);
     let gateway = state.ipam.gateway();
     let made = netlink::run(move |h| async move {
         netlink::ensure_bridge(&h, &bridge, subnet, gateway, mtu).await
     })?;
     enable_forwarding();
-    let containers = data_dir.join("containers");
     let is_live = |owner: &str| containers.join(owner).is_dir();
-    let mut next = state.clone();
-    let ip = next.ipam.allocate(id, is_live)?;
+    let ip = state.ipam.allocate(id, is_live)?;
     let request = Request {
         id,
         name,
         ip,
         ports: publish,
     };
-    admit(&mut next, opts, &request, is_live, &Kernel)?;
-    save_synced(&store, &state, &next, &Kernel)?;
+    admit(&mut state, opts, &request, is_live, &Kernel)?;
+    save_synced(&store, &prev, &state, &Kernel)?;
     Ok(Attachment {
         bridge: opts.bridge.clone(),
         ip,

@@ -88,6 +88,7 @@ impl Node {
             ipam: Ipam::new(self.opts.subnet).unwrap(),
             ports: Vec::new(),
             table: None,
+            boot_id: String::new(),
         })
     }
 

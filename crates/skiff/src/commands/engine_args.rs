@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use skiff_api::ByteSize;
 use skiff_engine::image::registry::RegistryConfig;
+use skiff_engine::network;
 use skiff_engine::{parse_runtime, Engine, EngineOptions, DEFAULT_DATA_DIR};
 
 /// The registry settings read when `--registry-config` is not given, if the file exists.
@@ -35,13 +36,13 @@ pub struct EngineArgs {
     #[arg(long, global = true, env = "SKIFF_MAX_LAYER_SIZE", value_name = "SIZE")]
     pub max_layer_size: Option<ByteSize>,
     /// The bridge containers on the bridge network join (created if missing).
-    #[arg(long, global = true, env = "SKIFF_BRIDGE", default_value = skiff_engine::network::DEFAULT_BRIDGE, value_name = "NAME")]
+    #[arg(long, global = true, env = "SKIFF_BRIDGE", default_value = skiff_engine::network::DEFAULT_BRIDGE, value_name = "NAME", value_parser = parse_bridge)]
     pub bridge: String,
     /// The node subnet: the bridge takes its first address, containers the others.
-    #[arg(long, global = true, env = "SKIFF_SUBNET", default_value = skiff_engine::network::DEFAULT_SUBNET, value_name = "CIDR")]
+    #[arg(long, global = true, env = "SKIFF_SUBNET", default_value = skiff_engine::network::DEFAULT_SUBNET, value_name = "CIDR", value_parser = parse_subnet)]
     pub subnet: ipnet::Ipv4Net,
     /// The MTU of a bridge the engine creates [default: 1450, room for VXLAN on a 1500 link].
-    #[arg(long, global = true, env = "SKIFF_MTU", value_name = "BYTES")]
+    #[arg(long, global = true, env = "SKIFF_MTU", value_name = "BYTES", value_parser = parse_mtu)]
     pub mtu: Option<u32>,
     /// Masquerade container traffic that leaves the node (needed when the node subnet is not
     /// routed by the rest of the network).
@@ -85,6 +86,34 @@ impl EngineArgs {
         load_drop_folder(&engine);
         Ok(engine)
     }
+}
+
+/// `--bridge`: a name the kernel takes for an interface (clap names the flag in the error).
+fn parse_bridge(text: &str) -> Result<String, String> {
+    network::check_ifname(text).map_err(|e| e.to_string())?;
+    Ok(text.to_string())
+}
+
+/// `--subnet`: an IPv4 network address with a prefix a node subnet can have.
+fn parse_subnet(text: &str) -> Result<ipnet::Ipv4Net, String> {
+    let subnet: ipnet::Ipv4Net = text
+        .parse()
+        .map_err(|_| "expected an IPv4 network such as 10.87.0.0/16".to_string())?;
+    network::ipam::check_subnet(subnet).map_err(|e| e.to_string())?;
+    Ok(subnet)
+}
+
+/// `--mtu`: a number of bytes in the range the engine takes.
+fn parse_mtu(text: &str) -> Result<u32, String> {
+    let mtu: u32 = text
+        .parse()
+        .map_err(|_| "expected a number of bytes such as 1450".to_string())?;
+    let opts = network::NetworkOptions {
+        mtu,
+        ..Default::default()
+    };
+    opts.check().map_err(|e| e.to_string())?;
+    Ok(mtu)
 }
 
 /// Loads archives dropped into `<data>/images/` since the last command (for air-gapped nodes):
