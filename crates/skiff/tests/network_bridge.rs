@@ -4,21 +4,8 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use support::id_of;
-use support::netns::{TestHost, TestNet};
-
-/// The container's address, from `skiff container inspect`.
-fn ip_of(host: &TestHost, id: &str) -> String {
-    let out = host.engine.ok(&["container", "inspect", id]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let v = if v.is_array() { v[0].clone() } else { v };
-    v["network"]["ip"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no network.ip in {v}"))
-        .to_string()
-}
+use support::netns::{eventually, TestHost, TestNet};
 
 /// Runs a web server in a bridge container; returns its id and address.
 fn web(host: &TestHost, name: &str, body: &str) -> (String, String) {
@@ -37,7 +24,7 @@ fn web(host: &TestHost, name: &str, body: &str) -> (String, String) {
         "-c",
         &script,
     ]));
-    let ip = ip_of(host, &id);
+    let ip = host.ip_of(&id);
     (id, ip)
 }
 
@@ -45,18 +32,6 @@ fn web(host: &TestHost, name: &str, body: &str) -> (String, String) {
 /// on Debian 12's busybox-static once connected).
 fn http_get(ip: &str, port: u16) -> String {
     format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} {port}")
-}
-
-/// Retries `f` for up to 5 s (a server needs a moment to listen).
-fn eventually(mut f: impl FnMut() -> Result<(), String>) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match f() {
-            Ok(()) => return,
-            Err(e) if Instant::now() > deadline => panic!("{e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
 }
 
 #[test]

@@ -6,30 +6,9 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use support::id_of;
-use support::netns::{TestHost, TestNet};
-
-/// `skiff container inspect ID`, as JSON.
-fn inspect(host: &TestHost, id: &str) -> serde_json::Value {
-    let out = host.engine.ok(&["container", "inspect", id]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    if v.is_array() {
-        v[0].clone()
-    } else {
-        v
-    }
-}
-
-/// The container's address, from its record.
-fn ip_of(host: &TestHost, id: &str) -> String {
-    let v = inspect(host, id);
-    v["network"]["ip"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no network.ip in {v}"))
-        .to_string()
-}
+use support::netns::{eventually, TestHost, TestNet};
 
 /// The address allocations in `<data>/network/state.json` (address → owner); none when the
 /// file does not exist.
@@ -85,7 +64,7 @@ fn web(host: &TestHost, body: &str) -> (String, String) {
         "-c",
         &script,
     ]));
-    let ip = ip_of(host, &id);
+    let ip = host.ip_of(&id);
     (id, ip)
 }
 
@@ -102,18 +81,6 @@ fn assert_serves(host: &TestHost, ip: &str, body: &str) {
             Err(format!("http://{ip}/ answered {text:?}"))
         }
     });
-}
-
-/// Retries `f` for up to 5 s.
-fn eventually(mut f: impl FnMut() -> Result<(), String>) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match f() {
-            Ok(()) => return,
-            Err(e) if Instant::now() > deadline => panic!("{e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
 }
 
 #[test]
@@ -210,7 +177,7 @@ fn an_exhausted_subnet_refuses_the_next_container_naming_the_subnet() {
     args.extend_from_slice(&subnet);
     args.extend_from_slice(&["test:latest", "true"]);
     let first = id_of(&host.engine.ok(&args));
-    assert_eq!(ip_of(host, &first), "10.9.0.2");
+    assert_eq!(host.ip_of(&first), "10.9.0.2");
     let links = host.links();
     let err = create_fails(host, &subnet);
     assert!(err.contains("subnet 10.9.0.0/30 is exhausted"), "{err}");
@@ -224,7 +191,7 @@ fn an_exhausted_subnet_refuses_the_next_container_naming_the_subnet() {
     // Once it is removed, its address is free again.
     host.engine.ok(&["container", "rm", &first]);
     let second = id_of(&host.engine.ok(&args));
-    assert_eq!(ip_of(host, &second), "10.9.0.2");
+    assert_eq!(host.ip_of(&second), "10.9.0.2");
 }
 
 #[test]
@@ -240,7 +207,7 @@ fn addresses_are_handed_out_in_turn_across_engine_commands() {
             "test:latest",
             "true",
         ]));
-        let ip = ip_of(host, &id);
+        let ip = host.ip_of(&id);
         (id, ip)
     };
     let (a, ip_a) = create();
@@ -288,7 +255,7 @@ fn a_restarted_container_keeps_its_address_on_a_fresh_working_veth() {
     );
     host.engine.ok(&["container", "stop", "-t", "0", &id]);
     host.engine.ok(&["container", "start", &id]);
-    assert_eq!(ip_of(host, &id), ip);
+    assert_eq!(host.ip_of(&id), ip);
     // The old pair goes with the old namespace; the new one is another.
     eventually(|| match veths(host).as_slice() {
         [one] if *one != before[0] => Ok(()),
@@ -356,7 +323,7 @@ fn a_start_that_cannot_plug_the_container_fails_clearly_and_leaves_no_veth() {
         err.contains("bridge skiff0: a veth device of that name exists"),
         "{err}"
     );
-    assert_ne!(inspect(host, &id)["status"], "running");
+    assert_ne!(host.inspect(&id)["status"], "running");
     eventually(|| match veths(host).as_slice() {
         [] => Ok(()),
         left => Err(format!("veths left: {left:?}")),
@@ -377,7 +344,7 @@ fn a_start_that_cannot_plug_the_container_fails_clearly_and_leaves_no_veth() {
         "eth0",
     ]);
     assert!(
-        inside.contains(&format!("inet {}/16", ip_of(host, &id))),
+        inside.contains(&format!("inet {}/16", host.ip_of(&id))),
         "{inside}"
     );
 }
@@ -461,7 +428,7 @@ fn a_container_whose_shim_was_killed_is_removable_and_leaves_no_veth() {
     let host = &net.hosts[0];
     let (id, ip) = web(host, "doomed");
     assert_serves(host, &ip, "doomed");
-    let v = inspect(host, &id);
+    let v = host.inspect(&id);
     for key in ["shim_pid", "pid"] {
         let pid = v["shim"][key].as_i64().unwrap() as i32;
         nix::sys::signal::kill(
@@ -470,7 +437,7 @@ fn a_container_whose_shim_was_killed_is_removable_and_leaves_no_veth() {
         )
         .unwrap();
     }
-    eventually(|| match inspect(host, &id)["status"].as_str() {
+    eventually(|| match host.inspect(&id)["status"].as_str() {
         Some("dead") | Some("exited") => Ok(()),
         other => Err(format!("status {other:?}")),
     });
@@ -532,7 +499,7 @@ fn allocations_a_power_failure_lost_are_taken_back_from_the_records() {
             "test:latest",
             "true",
         ]));
-        let ip = ip_of(host, &id);
+        let ip = host.ip_of(&id);
         (id, ip)
     };
     let (a, ip_a) = create();

@@ -5,10 +5,8 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use support::id_of;
-use support::netns::{TestHost, TestNet};
+use support::netns::{eventually, TestHost, TestNet};
 
 /// The node subnet of host `i`.
 fn subnet(i: usize) -> String {
@@ -120,18 +118,6 @@ fn fetch_from_container(net: &TestNet, i: usize, ip: &str) -> String {
     );
     let out = net.hosts[i].engine.run(&strs(&args));
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Retries `f` for up to 10 s.
-fn eventually(mut f: impl FnMut() -> Result<(), String>) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match f() {
-            Ok(()) => return,
-            Err(e) if Instant::now() > deadline => panic!("{e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
 }
 
 /// Insists that a container on host `i` gets `body` from `ip`.

@@ -9,6 +9,7 @@
 use std::net::Ipv4Addr;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use super::TestEngine;
 
@@ -135,5 +136,40 @@ impl TestHost {
             .filter_map(|l| l.split(": ").nth(1))
             .map(|n| n.split('@').next().unwrap_or(n).to_string())
             .collect()
+    }
+}
+
+impl TestHost {
+    /// `skiff container inspect ID` as JSON.
+    pub fn inspect(&self, id: &str) -> serde_json::Value {
+        let out = self.engine.ok(&["container", "inspect", id]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if v.is_array() {
+            v[0].clone()
+        } else {
+            v
+        }
+    }
+
+    /// A bridge container's address.
+    pub fn ip_of(&self, id: &str) -> String {
+        let v = self.inspect(id);
+        v["network"]["ip"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no network.ip in {v}"))
+            .to_string()
+    }
+}
+
+/// Retries `f` for up to 10 s (a server needs a moment to listen, the kernel to tear a pair
+/// down); panics with its last error.
+pub fn eventually(mut f: impl FnMut() -> Result<(), String>) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match f() {
+            Ok(()) => return,
+            Err(e) if Instant::now() > deadline => panic!("{e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
     }
 }
