@@ -38,7 +38,9 @@ run container rm demo-web
 demo_ns=skiff-demo-node
 ip netns del "$demo_ns" 2>/dev/null || true
 ip netns add "$demo_ns"
-trap 'nsenter --net=/run/netns/'"$demo_ns"' "$skiff" container rm -f demo-web-net >/dev/null 2>&1; ip netns del '"$demo_ns"' 2>/dev/null; rm -rf "$layout"' EXIT
+# (Each step `|| true`: under `set -e` a failing command would end the trap early, and the
+# script with status 1.)
+trap 'nsenter --net=/run/netns/'"$demo_ns"' "$skiff" container rm -f demo-web-net >/dev/null 2>&1 || true; ip netns del '"$demo_ns"' 2>/dev/null || true; rm -rf "$layout"' EXIT
 ip -n "$demo_ns" link set lo up
 innode() { step "skiff $* (in network namespace $demo_ns)"; nsenter --net="/run/netns/$demo_ns" "$skiff" "$@"; }
 innode container run -d --name demo-web-net --network bridge -p 8080:80 demo sh -c \
