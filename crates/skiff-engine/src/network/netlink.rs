@@ -96,6 +96,21 @@ fn errno(e: &rtnetlink::Error) -> Option<i32> {
     }
 }
 
+/// A delete's outcome, where the kernel saying the object is already gone (`absent` errnos)
+/// counts as done: deletes are idempotent.
+fn deleted(
+    result: Result<(), rtnetlink::Error>,
+    absent: &[i32],
+    op: impl FnOnce() -> String,
+) -> Result<(), NetworkError> {
+    match result {
+        Err(e) if !errno(&e).is_some_and(|n| absent.contains(&n)) => {
+            Err(NetworkError::netlink(op(), e))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn nl(op: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> NetworkError {
     let op = op.into();
     move |e| NetworkError::netlink(op, e)
@@ -707,14 +722,11 @@ pub(crate) async fn del_address(
         .index(index)
         .address(addr.addr(), addr.prefix_len())
         .build();
-    match handle.address().del(msg).execute().await {
-        Ok(()) => Ok(()),
-        Err(e) if matches!(errno(&e), Some(libc::EADDRNOTAVAIL | libc::ENODEV)) => Ok(()),
-        Err(e) => Err(NetworkError::netlink(
-            format!("removing {addr} from link {index}"),
-            e,
-        )),
-    }
+    deleted(
+        handle.address().del(msg).execute().await,
+        &[libc::EADDRNOTAVAIL, libc::ENODEV],
+        || format!("removing {addr} from link {index}"),
+    )
 }
 
 /// Adds or replaces the route `dest via gateway onlink dev oif proto protocol`.
@@ -755,14 +767,11 @@ pub(crate) async fn del_route(
     if let Some(oif) = oif {
         builder = builder.output_interface(oif);
     }
-    match handle.route().del(builder.build()).execute().await {
-        Ok(()) => Ok(()),
-        Err(e) if matches!(errno(&e), Some(libc::ESRCH | libc::ENOENT | libc::ENODEV)) => Ok(()),
-        Err(e) => Err(NetworkError::netlink(
-            format!("deleting the route to {dest}"),
-            e,
-        )),
-    }
+    deleted(
+        handle.route().del(builder.build()).execute().await,
+        &[libc::ESRCH, libc::ENOENT, libc::ENODEV],
+        || format!("deleting the route to {dest}"),
+    )
 }
 
 /// The permanent IPv4 neighbour entries of a link: address and hardware address.
@@ -830,14 +839,11 @@ pub(crate) async fn del_neighbour(
     msg.header.ifindex = index;
     msg.attributes
         .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
-    match handle.neighbours().del(msg).execute().await {
-        Ok(()) => Ok(()),
-        Err(e) if matches!(errno(&e), Some(libc::ENOENT | libc::ENODEV)) => Ok(()),
-        Err(e) => Err(NetworkError::netlink(
-            format!("deleting the neighbour entry for {ip}"),
-            e,
-        )),
-    }
+    deleted(
+        handle.neighbours().del(msg).execute().await,
+        &[libc::ENOENT, libc::ENODEV],
+        || format!("deleting the neighbour entry for {ip}"),
+    )
 }
 
 /// The forwarding database of a VXLAN device: hardware address and remote, in the kernel's
@@ -924,12 +930,9 @@ pub(crate) async fn del_fdb(
                 remote,
             )));
     }
-    match handle.neighbours().del(msg).execute().await {
-        Ok(()) => Ok(()),
-        Err(e) if matches!(errno(&e), Some(libc::ENOENT | libc::ENODEV)) => Ok(()),
-        Err(e) => Err(NetworkError::netlink(
-            format!("deleting the forwarding entry {}", super::overlay::Mac(mac)),
-            e,
-        )),
-    }
+    deleted(
+        handle.neighbours().del(msg).execute().await,
+        &[libc::ENOENT, libc::ENODEV],
+        || format!("deleting the forwarding entry {}", super::overlay::Mac(mac)),
+    )
 }
