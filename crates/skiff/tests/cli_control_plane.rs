@@ -152,17 +152,33 @@ fn cluster_status_join_and_leave() {
 
     let second = ServerProcess::waiting(2);
     ok(&first.skiff(&["cluster", "join", "2", &second.addr]));
-    // Both servers answer for the cluster, through either address.
+    // Both servers answer for the cluster, through either address. The status is the
+    // answering server's own view, and the new member learns that the change committed
+    // from the leader's next message: give it a few heartbeats.
     let both = format!("{},{}", second.addr, first.addr);
-    let json = ok(&skiff(
-        &["cluster", "status", "-o", "json"],
-        &both,
-        Some(&first.admin_token),
-    ));
-    let status: ClusterStatus = serde_json::from_str(&json).unwrap();
-    let ids: Vec<(u64, bool)> = status.members.iter().map(|m| (m.id, m.voter)).collect();
-    assert_eq!(ids, [(1, true), (2, true)]);
-    assert_eq!(status.leader, Some(1));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let json = ok(&skiff(
+            &["cluster", "status", "-o", "json"],
+            &both,
+            Some(&first.admin_token),
+        ));
+        let status: ClusterStatus = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            status.answered_by, 2,
+            "the first address in the list answers"
+        );
+        let ids: Vec<(u64, bool)> = status.members.iter().map(|m| (m.id, m.voter)).collect();
+        if ids == [(1, true), (2, true)] && status.leader == Some(1) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server 2 still sees {ids:?} with leader {:?}",
+            status.leader
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 
     let after = ok(&first.skiff(&["cluster", "leave", "2"]));
     assert!(!after.lines().any(|l| l.starts_with("2 ")), "{after}");
