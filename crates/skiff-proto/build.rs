@@ -2,7 +2,7 @@
 //! Rust, so that building Skiff needs no `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/raft.proto"];
+    let protos = ["proto/raft.proto", "proto/agent.proto"];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }

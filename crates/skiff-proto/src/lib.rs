@@ -17,6 +17,14 @@ pub mod raft {
     tonic::include_proto!("skiff.raft.v1");
 }
 
+/// The session between a node's agent and the control plane, and the node service the servers
+/// call for logs and exec (`proto/agent.proto`). A task's service spec travels as the JSON of
+/// `skiff_api::app::ServiceSpec`; everything the servers read is typed.
+pub mod agent {
+    #![allow(missing_docs, clippy::all)]
+    tonic::include_proto!("skiff.agent.v1");
+}
+
 /// The largest message a Skiff gRPC endpoint sends or accepts: a batch of log entries or a
 /// snapshot chunk (openraft's `snapshot_max_chunk_size`, 3 MiB by default) with room to spare.
 pub const MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
