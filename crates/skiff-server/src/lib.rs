@@ -11,10 +11,12 @@
 pub mod api;
 pub mod config;
 pub mod control;
+pub mod heartbeats;
 mod proposer;
 pub mod raft_network;
 mod server;
 
 pub use config::{RaftTuning, ServerConfig, Start, DEFAULT_BODY_LIMIT};
 pub use control::{Consistency, ControlPlane, Unavailable};
+pub use heartbeats::Heartbeats;
 pub use server::{Server, ServerError, ADMIN_TOKEN_FILE, ADMIN_TOKEN_ID, CLUSTER_SECRET_FILE};
