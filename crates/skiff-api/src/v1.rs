@@ -103,6 +103,15 @@ pub struct WriteResult {
     pub revision: u64,
 }
 
+/// `POST /v1/envs/{env}/apps/{app}/services/{svc}/scale`: set a replicated service's count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ScaleRequest {
+    /// How many tasks the service should run.
+    pub replicas: u32,
+}
+
 /// `POST /v1/cluster/members`: add a server (as a learner, then a voter).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

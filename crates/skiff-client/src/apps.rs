@@ -1,7 +1,7 @@
 //! `/v1/envs/{env}/apps` and the services under them.
 
 use reqwest::Method;
-use skiff_api::v1::WriteResult;
+use skiff_api::v1::{ScaleRequest, WriteResult};
 use skiff_api::AppSpec;
 use skiff_core::api::{AppHistory, ApplyResult, List};
 use skiff_core::Record;
@@ -71,6 +71,20 @@ impl Client {
     pub async fn get_service(&self, env: &str, app: &str, service: &str) -> Result<Record, Error> {
         let path = ["v1", "envs", env, "apps", app, "services", service];
         self.call(Call::get(&path)).await
+    }
+
+    /// `POST /v1/envs/{env}/apps/{app}/services/{service}/scale`: a new app revision in
+    /// which the service runs `replicas` tasks (`revision` is `None` when it already did).
+    pub async fn scale_service(
+        &self,
+        env: &str,
+        app: &str,
+        service: &str,
+        replicas: u32,
+    ) -> Result<ApplyResult, Error> {
+        let path = ["v1", "envs", env, "apps", app, "services", service, "scale"];
+        let call = Call::new(Method::POST, &path).json(&ScaleRequest { replicas })?;
+        self.call(call).await
     }
 }
 

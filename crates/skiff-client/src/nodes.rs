@@ -1,6 +1,9 @@
 //! `/v1/tasks` and `/v1/nodes`: what runs where, cluster-wide.
 
+use reqwest::Method;
+use skiff_api::v1::WriteResult;
 use skiff_core::api::List;
+use skiff_core::plan::NodeUpdate;
 use skiff_core::Record;
 
 use crate::transport::Call;
@@ -51,5 +54,11 @@ impl Client {
     /// `GET /v1/nodes/{id}`.
     pub async fn get_node(&self, id: &str) -> Result<Record, Error> {
         self.call(Call::get(&["v1", "nodes", id])).await
+    }
+
+    /// `PATCH /v1/nodes/{id}`: change its availability or labels (admin only).
+    pub async fn update_node(&self, id: &str, update: &NodeUpdate) -> Result<WriteResult, Error> {
+        let call = Call::new(Method::PATCH, &["v1", "nodes", id]).json(update)?;
+        self.call(call).await
     }
 }

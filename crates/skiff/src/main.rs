@@ -32,6 +32,12 @@ enum Command {
     Get(commands::get::Args),
     /// Remove an app, its services and their tasks.
     Rm(commands::rm::Args),
+    /// List the tasks of an environment: where they run, their state, address and health.
+    Ps(commands::ps::Args),
+    /// Set replicated services' task counts.
+    Scale(commands::scale::Args),
+    /// List the cluster's nodes; drain, pause, activate and label them.
+    Node(commands::node::Args),
     /// Create and remove environments.
     Env(commands::env::Args),
     /// Create, list and revoke API tokens.
@@ -58,6 +64,9 @@ fn main() -> ExitCode {
         Command::Apply(args) => commands::apply::run(args),
         Command::Get(args) => commands::get::run(args),
         Command::Rm(args) => commands::rm::run(args),
+        Command::Ps(args) => commands::ps::run(args),
+        Command::Scale(args) => commands::scale::run(args),
+        Command::Node(args) => commands::node::run(args),
         Command::Env(args) => commands::env::run(args),
         Command::Token(args) => commands::token::run(args),
         Command::Cluster(args) => commands::cluster::run(args),

@@ -410,3 +410,49 @@ fn tasks_and_nodes_list_with_their_headers() {
         "no agent has registered"
     );
 }
+
+#[test]
+fn scale_sets_a_count_and_node_and_ps_answer() {
+    let server = ServerProcess::bootstrap();
+    ok(&server.skiff(&["env", "create", "dev"]));
+    let compose = server.scratch().join("compose.yaml");
+    std::fs::write(
+        &compose,
+        "name: shop\nservices:\n  web:\n    image: busybox\n  mon:\n    image: busybox\n    deploy:\n      mode: global\n",
+    )
+    .unwrap();
+    ok(&server.skiff(&["apply", "-f", compose.to_str().unwrap()]));
+    let out = ok(&server.skiff(&["scale", "web=3"]));
+    assert!(out.starts_with("scaled shop/web to 3 (revision "), "{out}");
+    let out = ok(&server.skiff(&["scale", "shop/web=3"]));
+    assert_eq!(out.trim(), "shop/web already runs 3 replicas");
+    let services = ok(&server.skiff(&["get", "services"]));
+    let web = services.lines().find(|l| l.starts_with("web ")).unwrap();
+    assert_eq!(web.split_whitespace().nth(3), Some("3"), "{services}");
+
+    let global = failed(&server.skiff(&["scale", "mon=2"]));
+    assert!(global.contains("is global"), "{global}");
+    let nothing = failed(&server.skiff(&["scale", "db=2"]));
+    assert!(
+        nothing.contains("no app of environment dev has a service named db"),
+        "{nothing}"
+    );
+    let usage = failed(&server.skiff(&["scale", "web"]));
+    assert!(usage.contains("write SERVICE=N"), "{usage}");
+
+    let missing = failed(&server.skiff(&["node", "drain", "n9"]));
+    assert!(missing.contains("node n9 does not exist"), "{missing}");
+    let label = failed(&server.skiff(&["node", "label", "n9", "zone"]));
+    assert!(label.contains("KEY=VALUE"), "{label}");
+    let header = ok(&server.skiff(&["node", "ls"]));
+    assert!(header.starts_with("ID "), "{header}");
+    let ps = ok(&server.skiff(&["ps"]));
+    assert_eq!(
+        ps.lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["ID", "NAME", "NODE", "DESIRED", "STATE", "IP", "RESTARTS", "HEALTH", "MESSAGE"]
+    );
+}

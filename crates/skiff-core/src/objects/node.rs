@@ -49,6 +49,7 @@ pub struct NodeResources {
 
 /// What an operator allows on a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Availability {
     /// New tasks may be placed.

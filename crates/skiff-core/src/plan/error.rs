@@ -22,6 +22,46 @@ pub enum PlanError {
         /// The app.
         app: Name,
     },
+    /// The app has no such service.
+    #[error("app {app} in environment {env} has no service {service}")]
+    NoSuchService {
+        /// The environment.
+        env: Name,
+        /// The app.
+        app: Name,
+        /// The service asked for.
+        service: Name,
+    },
+    /// A global service runs one task per eligible node; it has no count to scale.
+    #[error("service {service} is global (one task per eligible node): it cannot be scaled; change its placement or the nodes' labels instead")]
+    ScaleGlobal {
+        /// The service.
+        service: Name,
+    },
+    /// More replicas than a service may have.
+    #[error("service {service}: {replicas} replicas is more than the limit of {limit}")]
+    TooManyReplicas {
+        /// The service.
+        service: Name,
+        /// Asked for.
+        replicas: u32,
+        /// The limit.
+        limit: u32,
+    },
+    /// The node does not exist.
+    #[error("node {id} does not exist (skiff node ls lists the nodes)")]
+    NoSuchNode {
+        /// Its id.
+        id: Name,
+    },
+    /// A label is not acceptable.
+    #[error("label {key:?}: {reason}")]
+    InvalidLabel {
+        /// The key (cut to 64 characters).
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The spec is for another environment than the one it is applied to.
     #[error("the spec is for environment {spec_env:?}, not {env}; load it for {env}")]
     EnvironmentMismatch {

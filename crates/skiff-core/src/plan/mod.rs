@@ -10,13 +10,17 @@ mod apply_app;
 mod delete_app;
 mod diff;
 mod error;
+mod node;
 mod restore;
+mod scale;
 
 pub use apply_app::{apply_app, AppPlan};
 pub use delete_app::delete_app;
 pub use diff::{AppDiff, ChangeKind, FieldChange, ObjectDiff};
 pub use error::{PlanError, QuotaExcess};
+pub use node::{update_node, NodeUpdate, MAX_LABELS, MAX_LABEL_KEY, MAX_LABEL_VALUE};
 pub use restore::{restore, RESTORE_BATCH, RESTORE_BATCH_BYTES};
+pub use scale::{scale_service, MAX_REPLICAS};
 
 #[cfg(test)]
 mod tests;

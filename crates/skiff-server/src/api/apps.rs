@@ -7,14 +7,14 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
-use skiff_api::v1::WriteResult;
+use skiff_api::v1::{ScaleRequest, WriteResult};
 use skiff_core::api::{AppHistory, ApplyResult};
 use skiff_core::objects::{AppRevision, Role};
 use skiff_core::plan::{self, PlanError};
 use skiff_core::{Command, Key, Kind, Object, Record, Response, State as CoreState};
 
 use super::auth::Caller;
-use super::body::RawBody;
+use super::body::{Body, RawBody};
 use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::manifest::{self, invalid_manifest};
 use super::{name, written, ApiState, List, NoParams, Params, ReadParams};
@@ -35,7 +35,7 @@ pub struct ApplyParams {
 /// Reads linearizably, plans with `plan` and proposes the command it returns (none: nothing to
 /// write), again from a fresh read when the transaction conflicts. Returns what the plan
 /// produced alongside, and the revision written at (`None` when nothing was written).
-async fn plan_and_write<T>(
+pub(super) async fn plan_and_write<T>(
     api: &ApiState,
     plan: impl Fn(&CoreState) -> Result<(Option<Command>, T), PlanError>,
 ) -> ApiResult<(Option<u64>, T)> {
@@ -238,5 +238,48 @@ pub async fn history(
     Ok(Json(AppHistory {
         mod_revision: record.mod_revision,
         revisions,
+    }))
+}
+
+/// `POST /v1/envs/{env}/apps/{app}/services/{svc}/scale`: a new app revision in which the
+/// service runs `replicas` tasks (in the history like any apply; the running tasks stay).
+#[utoipa::path(
+    post,
+    path = "/v1/envs/{env}/apps/{app}/services/{svc}/scale",
+    tag = "apps",
+    params(
+        ("env" = String, Path, description = "The environment"),
+        ("app" = String, Path, description = "The app"),
+        ("svc" = String, Path, description = "The service"),
+    ),
+    request_body = ScaleRequest,
+    responses(
+        ErrorResponses,
+        (status = 200, description = "Scaled; `revision` is null when the count already was \
+                                      that", body = ApplyResult),
+        (status = 409, description = "`revision_conflict` (it kept changing) or \
+                                      `quota_exceeded`", body = skiff_api::v1::ErrorBody),
+    ),
+)]
+pub async fn scale(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Params(NoParams {}): Params<NoParams>,
+    Path((env, app, svc)): Path<(String, String, String)>,
+    Body(request): Body<ScaleRequest>,
+) -> ApiResult<Json<ApplyResult>> {
+    let Key::App { env, app } = app_key(&caller, Role::Deploy, &env, &app)? else {
+        unreachable!("app_key makes app keys")
+    };
+    let svc = name("service", &svc)?;
+    let (revision, diff) = plan_and_write(&api, |state| {
+        let plan = plan::scale_service(state, &env, &app, &svc, request.replicas)?;
+        Ok(((!plan.is_empty()).then_some(plan.command), plan.diff))
+    })
+    .await?;
+    Ok(Json(ApplyResult {
+        revision,
+        dry_run: false,
+        diff,
     }))
 }

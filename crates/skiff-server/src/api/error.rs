@@ -149,13 +149,17 @@ impl From<Unavailable> for ApiError {
 impl From<PlanError> for ApiError {
     fn from(e: PlanError) -> Self {
         let (status, code) = match &e {
-            PlanError::NoSuchEnvironment { .. } | PlanError::NoSuchApp { .. } => {
-                (StatusCode::NOT_FOUND, "not_found")
-            }
+            PlanError::NoSuchEnvironment { .. }
+            | PlanError::NoSuchApp { .. }
+            | PlanError::NoSuchService { .. }
+            | PlanError::NoSuchNode { .. } => (StatusCode::NOT_FOUND, "not_found"),
             PlanError::QuotaExceeded { .. } => (StatusCode::CONFLICT, "quota_exceeded"),
             PlanError::EnvironmentMismatch { .. }
             | PlanError::InvalidAppName { .. }
-            | PlanError::InvalidServiceName { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
+            | PlanError::InvalidServiceName { .. }
+            | PlanError::ScaleGlobal { .. }
+            | PlanError::TooManyReplicas { .. }
+            | PlanError::InvalidLabel { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
         };
         ApiError::new(status, code, e.to_string())
     }

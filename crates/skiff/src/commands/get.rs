@@ -180,7 +180,7 @@ fn task_row(task: &Task) -> Vec<String> {
     ]
 }
 
-fn node_row(node: &Node) -> Vec<String> {
+pub(super) fn node_row(node: &Node) -> Vec<String> {
     row![
         node.id,
         node.name,
