@@ -12,7 +12,11 @@
 #![warn(missing_docs)]
 
 pub mod desired;
+pub mod restart;
 pub mod status;
+#[cfg(test)]
+mod test_support;
+pub mod translate;
 
 pub use desired::{DesiredSet, DesiredTask, TaskSlot, Want};
 pub use status::{StatusBoard, TaskStatus};
