@@ -12,6 +12,8 @@
 #![warn(missing_docs)]
 
 pub mod desired;
+pub mod health;
+pub mod reconcile;
 pub mod restart;
 pub mod status;
 #[cfg(test)]
