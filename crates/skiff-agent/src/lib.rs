@@ -12,7 +12,13 @@
 #![warn(missing_docs)]
 
 pub mod desired;
+pub mod health;
+pub mod reconcile;
+pub mod restart;
 pub mod status;
+#[cfg(test)]
+mod test_support;
+pub mod translate;
 
 pub use desired::{DesiredSet, DesiredTask, TaskSlot, Want};
 pub use status::{StatusBoard, TaskStatus};
