@@ -41,12 +41,37 @@ pub struct RemoteArgs {
 }
 
 impl RemoteArgs {
-    /// The client these arguments describe.
+    /// The client these arguments describe. Without a token, a call to the default address
+    /// uses the admin token of the local `skiff dev` cluster, if one keeps its data in the
+    /// default place (or `SKIFF_DEV_DIR`): the dev cluster is found without flags.
     pub fn client(&self) -> anyhow::Result<Client> {
-        let servers = self.servers.iter().flat_map(|s| split_servers(s)).collect();
-        let client = Client::new(servers, self.token.clone()).map_err(api_error)?;
+        let servers: Vec<String> = self.servers.iter().flat_map(|s| split_servers(s)).collect();
+        let token = self
+            .token
+            .clone()
+            .or_else(|| (servers == [DEFAULT_SERVER]).then(dev_token).flatten());
+        let client = Client::new(servers, token).map_err(api_error)?;
         Ok(client.with_retry_deadline(self.retry_for.to_std()))
     }
+}
+
+/// Where `skiff dev` keeps its data unless told otherwise.
+pub const DEFAULT_DEV_DIR: &str = "/var/lib/skiff-dev";
+
+/// The data directory of the local dev cluster: `SKIFF_DEV_DIR`, else the default.
+pub fn dev_dir() -> std::path::PathBuf {
+    std::env::var_os("SKIFF_DEV_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| DEFAULT_DEV_DIR.into())
+}
+
+/// The admin token of the local dev cluster, when there is one this user may read.
+fn dev_token() -> Option<String> {
+    let file = dev_dir()
+        .join("server")
+        .join(skiff_server::ADMIN_TOKEN_FILE);
+    let text = std::fs::read_to_string(file).ok()?;
+    Some(text.trim().to_owned()).filter(|t| !t.is_empty())
 }
 
 /// Runs `work` with the client of `remote` on a single-threaded runtime (a CLI call is one
