@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use skiff_store::NodeId;
 
+use crate::agents::PodCidr;
+
 /// Everything [`crate::Server::start`] needs.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -25,6 +27,8 @@ pub struct ServerConfig {
     pub raft: RaftTuning,
     /// The largest request body the API reads (manifests, payloads).
     pub body_limit: usize,
+    /// The range nodes' pod subnets (one /24 each) are allocated from when they register.
+    pub pod_cidr: PodCidr,
 }
 
 /// How a server enters a cluster. A server whose data directory already holds Raft state

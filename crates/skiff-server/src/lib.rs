@@ -1,13 +1,15 @@
 //! Skiff's control-plane server.
 //!
 //! * [`Server`] — one member: Raft on sled ([`skiff_store`]), and one port serving both the
-//!   HTTP API ([`api`]) and the Raft gRPC service ([`raft_network`]).
+//!   HTTP API ([`api`]), the Raft gRPC service ([`raft_network`]) and the agents' gRPC
+//!   service ([`agents`]).
 //! * [`ControlPlane`] — the handle the API holds: propose a command, read linearizably or
 //!   locally, know the leader.
 //!
 //! docs/control-plane.md describes the behaviour, docs/api.md the API.
 #![warn(missing_docs)]
 
+pub mod agents;
 pub mod api;
 pub mod config;
 pub mod control;
@@ -16,6 +18,7 @@ mod proposer;
 pub mod raft_network;
 mod server;
 
+pub use agents::PodCidr;
 pub use config::{RaftTuning, ServerConfig, Start, DEFAULT_BODY_LIMIT};
 pub use control::{Consistency, ControlPlane, Unavailable};
 pub use heartbeats::Heartbeats;

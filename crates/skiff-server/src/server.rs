@@ -20,10 +20,12 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::server::NamedService;
 
+use crate::agents::AgentService;
 use crate::api::auth::TokenString;
 use crate::api::{self, ApiState};
 use crate::config::{ServerConfig, Start};
 use crate::control::ControlPlane;
+use crate::heartbeats::Heartbeats;
 use crate::raft_network::{ClusterSecret, GrpcNetwork, RaftGrpc};
 
 /// The file in the data directory that holds the bootstrap admin token (mode 0600).
@@ -91,6 +93,7 @@ pub enum ServerError {
 #[derive(Debug)]
 pub struct Server {
     control: ControlPlane,
+    heartbeats: Heartbeats,
     addr: SocketAddr,
     admin_token: Option<String>,
     stop: Option<oneshot::Sender<()>>,
@@ -163,12 +166,20 @@ impl Server {
             <RaftServer<RaftGrpc<State>> as NamedService>::NAME
         );
         let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
+        let heartbeats = Heartbeats::new();
+        let agents = AgentService::new(
+            control.clone(),
+            heartbeats.clone(),
+            config.pod_cidr,
+            stopping_rx.clone(),
+        );
         let app = api::router(ApiState::new(
             control.clone(),
             config.body_limit,
             stopping_rx,
         ))
-        .route_service(&grpc_path, grpc);
+        .route_service(&grpc_path, grpc)
+        .route_service(&AgentService::route(), agents.into_server());
         let (stop, stopped) = oneshot::channel::<()>();
         let serving = tokio::spawn(async move {
             // Small answers (a write's revision, a Raft ack) must not wait for Nagle's algorithm
@@ -184,6 +195,7 @@ impl Server {
         });
         let mut server = Server {
             control,
+            heartbeats,
             addr,
             admin_token: None,
             stop: Some(stop),
@@ -255,6 +267,12 @@ impl Server {
     /// The local member of the control plane.
     pub fn control(&self) -> &ControlPlane {
         &self.control
+    }
+
+    /// When each node's agent was last heard from on this server (its agent sessions record
+    /// into it; the leader's node monitor reads it).
+    pub fn heartbeats(&self) -> &Heartbeats {
+        &self.heartbeats
     }
 
     /// The address the server listens on.

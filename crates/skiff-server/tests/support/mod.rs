@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 use skiff_core::{Command, Expect, Object, Response};
-use skiff_server::{RaftTuning, Server, ServerConfig, Start, DEFAULT_BODY_LIMIT};
+use skiff_server::{PodCidr, RaftTuning, Server, ServerConfig, Start, DEFAULT_BODY_LIMIT};
 use tempfile::TempDir;
 
 /// How long anything a test waits for may take.
@@ -52,6 +52,7 @@ pub fn config(id: u64, dir: &Path, start: Start) -> ServerConfig {
         start,
         raft: tuning(),
         body_limit: DEFAULT_BODY_LIMIT,
+        pod_cidr: PodCidr::default(),
     }
 }
 

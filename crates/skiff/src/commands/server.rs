@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use skiff_server::{RaftTuning, Server, ServerConfig, Start, DEFAULT_BODY_LIMIT};
+use skiff_server::{PodCidr, RaftTuning, Server, ServerConfig, Start, DEFAULT_BODY_LIMIT};
 
 /// The arguments of `skiff server`.
 #[derive(clap::Args, Debug)]
@@ -49,6 +49,9 @@ pub struct Args {
     /// Build a snapshot (and compact the log) every this many entries.
     #[arg(long, value_name = "N", default_value_t = RaftTuning::default().snapshot_every)]
     snapshot_every: u64,
+    /// The range nodes' pod subnets (one /24 each) come from when they first register.
+    #[arg(long, value_name = "CIDR", default_value_t = PodCidr::default())]
+    pod_cidr: PodCidr,
 }
 
 /// Runs `skiff server`.
@@ -79,6 +82,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             snapshot_every: args.snapshot_every,
         },
         body_limit: DEFAULT_BODY_LIMIT,
+        pod_cidr: args.pod_cidr,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,0 +1,217 @@
+//! `Session`: one agent's stream, served by the leader only.
+//!
+//! The agent's first message names its node (`Hello`); the server then sends the node's full
+//! set of tasks ([`View::full`]) and its overlay peers, and follows the state as this server
+//! applies it: each batch of changes becomes an `Assignments{full: false}` (or a new full set
+//! when the watch history no longer reaches back), each change of the peer list a `Peers`.
+//! Every message from the agent counts as a heartbeat ([`crate::Heartbeats`]); status batches
+//! go to the [`StatusBatcher`]. The session ends with `Unavailable` naming the new leader when
+//! this server stops leading, so the agent reconnects there.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::ServerState;
+use skiff_core::{Key, Name, State};
+use skiff_proto::agent::agent_message::Kind as Up;
+use skiff_proto::agent::server_message::Kind as Down;
+use skiff_proto::agent::{AgentMessage, Peers, ServerMessage};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Status, Streaming};
+
+use super::assign::View;
+use super::peers::peers;
+use super::{not_leader, unavailable, Shared};
+use crate::control::Consistency;
+
+/// How long a new session waits for the agent's `Hello`.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many messages may wait for a slow agent before the session waits for it.
+const OUTBOX: usize = 16;
+
+/// The stream of messages to the agent.
+pub type Outbox = ReceiverStream<Result<ServerMessage, Status>>;
+
+/// Opens a session: checks that this server leads and that the agent's first message is the
+/// `Hello` of a registered node, then starts following the state for it.
+pub async fn open(
+    shared: Arc<Shared>,
+    mut incoming: Streaming<AgentMessage>,
+) -> Result<Outbox, Status> {
+    if !shared.control.is_leader() {
+        return Err(not_leader(&shared.control));
+    }
+    let first = tokio::time::timeout(HELLO_TIMEOUT, incoming.message())
+        .await
+        .map_err(|_| {
+            Status::invalid_argument(format!(
+                "no Hello within {} s: the first message of a session must be Hello{{node_id}}",
+                HELLO_TIMEOUT.as_secs()
+            ))
+        })??;
+    let Some(AgentMessage {
+        kind: Some(Up::Hello(hello)),
+    }) = first
+    else {
+        return Err(Status::invalid_argument(
+            "the first message of a session must be Hello{node_id}",
+        ));
+    };
+    let node = Name::new(&hello.node_id)
+        .map_err(|e| Status::invalid_argument(format!("hello.node_id {:?}: {e}", hello.node_id)))?;
+    let key = Key::Node { id: node.clone() };
+    let registered = shared
+        .control
+        .read(Consistency::Linearizable, |state| state.get(&key).is_some())
+        .await
+        .map_err(unavailable)?;
+    if !registered {
+        return Err(Status::not_found(format!(
+            "node {node} is not registered: call Register first"
+        )));
+    }
+    shared.heartbeats.record(node.as_str(), Instant::now());
+    let (outbox, messages) = mpsc::channel(OUTBOX);
+    let listener = tokio::spawn(listen(shared.clone(), node.clone(), incoming));
+    tokio::spawn(async move {
+        follow(&shared, &node, &outbox).await;
+        listener.abort();
+    });
+    Ok(ReceiverStream::new(messages))
+}
+
+/// Takes the agent's messages until its stream ends.
+async fn listen(shared: Arc<Shared>, node: Name, mut incoming: Streaming<AgentMessage>) {
+    while let Ok(Some(message)) = incoming.message().await {
+        shared.heartbeats.record(node.as_str(), Instant::now());
+        if let Some(Up::Status(batch)) = message.kind {
+            shared.batcher.submit(&node, batch.statuses);
+        }
+    }
+}
+
+/// What the session sent last.
+struct Sent {
+    view: View,
+    peers: Peers,
+    /// The state's revision the agent was brought to.
+    revision: u64,
+}
+
+/// The messages that bring the agent from `sent` to `state`.
+fn catch_up(state: &State, node: &Name, sent: &mut Sent) -> Vec<ServerMessage> {
+    let mut out = Vec::new();
+    let assignments = |a| ServerMessage {
+        kind: Some(Down::Assignments(a)),
+    };
+    let node_changed = match state.events_since(sent.revision) {
+        Ok(events) => {
+            if let Some(change) = sent.view.update(state, &events) {
+                out.push(assignments(change));
+            }
+            events.iter().any(|e| matches!(e.key, Key::Node { .. }))
+        }
+        Err(_) => {
+            let (view, full) = View::full(state, node);
+            sent.view = view;
+            out.push(assignments(full));
+            true
+        }
+    };
+    if node_changed {
+        let now = peers(state, node);
+        if now != sent.peers {
+            sent.peers = now.clone();
+            out.push(ServerMessage {
+                kind: Some(Down::Peers(now)),
+            });
+        }
+    }
+    sent.revision = state.revision();
+    out
+}
+
+/// Sends the full set and peers, then every change, until the agent goes, this server stops
+/// leading, or it stops.
+async fn follow(
+    shared: &Shared,
+    node: &Name,
+    outbox: &mpsc::Sender<Result<ServerMessage, Status>>,
+) {
+    let control = &shared.control;
+    let mut metrics = control.raft().metrics();
+    // The log index applied when the state was last read (Raft's own entries advance it
+    // without changing the state's revision).
+    let mut seen = metrics
+        .borrow_and_update()
+        .last_applied
+        .map_or(0, |l| l.index);
+    let first = control
+        .read(Consistency::Stale, |state| {
+            let (view, full) = View::full(state, node);
+            let peers = peers(state, node);
+            (
+                Sent {
+                    view,
+                    peers: peers.clone(),
+                    revision: state.revision(),
+                },
+                full,
+                peers,
+            )
+        })
+        .await;
+    let Ok((mut sent, full, peers)) = first else {
+        return;
+    };
+    for kind in [Down::Assignments(full), Down::Peers(peers)] {
+        if outbox
+            .send(Ok(ServerMessage { kind: Some(kind) }))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    let mut stopping = shared.stopping.clone();
+    loop {
+        tokio::select! {
+            changed = metrics.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            () = outbox.closed() => return,
+            () = async { let _ = stopping.wait_for(|s| *s).await; } => {
+                let stopping = Status::unavailable("the server is stopping; reconnect to another");
+                let _ = outbox.send(Err(stopping)).await;
+                return;
+            }
+        }
+        let (leads, applied) = {
+            let m = metrics.borrow_and_update();
+            let leads = m.state == ServerState::Leader && m.current_leader == Some(control.id());
+            (leads, m.last_applied.map_or(0, |l| l.index))
+        };
+        if !leads {
+            let _ = outbox.send(Err(not_leader(control))).await;
+            return;
+        }
+        if applied <= seen {
+            continue;
+        }
+        seen = applied;
+        let Ok(messages) = control
+            .read(Consistency::Stale, |state| catch_up(state, node, &mut sent))
+            .await
+        else {
+            return;
+        };
+        for message in messages {
+            if outbox.send(Ok(message)).await.is_err() {
+                return;
+            }
+        }
+    }
+}
