@@ -12,6 +12,8 @@
 #![warn(missing_docs)]
 
 pub mod desired;
+pub mod session;
+pub mod simulate;
 pub mod status;
 
 pub use desired::{DesiredSet, DesiredTask, TaskSlot, Want};
