@@ -49,6 +49,16 @@ pub struct SimStats {
     pub registered: AtomicUsize,
     /// Tasks reported running (and not since reported shut down).
     pub running: AtomicUsize,
+    /// The connections of the simulated nodes, once made (for [`SimStats::take_problem`]).
+    pool: std::sync::OnceLock<ServerPool>,
+}
+
+impl SimStats {
+    /// The last problem a simulated node met (a failed registration, a lost session) since
+    /// the last call: the nodes do not log, there are too many.
+    pub fn take_problem(&self) -> Option<String> {
+        self.pool.get().and_then(ServerPool::take_problem)
+    }
 }
 
 /// Why a simulation stopped.
@@ -88,6 +98,7 @@ pub async fn simulate(
     };
     let pool = ServerPool::new(config.token.as_deref())
         .map_err(|e| session_error("sim-1")(SessionError::Pool(e)))?;
+    let _ = stats.pool.set(pool.clone());
     let (stop, stop_rx) = watch::channel(false);
     let mut nodes = JoinSet::new();
     for k in 1..=config.nodes {

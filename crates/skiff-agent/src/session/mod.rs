@@ -101,6 +101,14 @@ pub enum SessionError {
         /// The server's message.
         message: String,
     },
+    /// The server does not serve agents (an older version, or not a Skiff server).
+    #[error("server {server} does not serve agent sessions ({message}): is it a Skiff server of this version?")]
+    Unsupported {
+        /// The server.
+        server: String,
+        /// The server's message.
+        message: String,
+    },
     /// Shutdown was asked before the node was registered.
     #[error("stopped before the node was registered")]
     Stopped,
@@ -159,6 +167,13 @@ impl Session {
         if !self.config.quiet {
             eprintln!("skiff agent: node {}: {text}", self.node_id);
         }
+    }
+
+    /// Logs a failure, and keeps it as the pool's last problem (a quiet simulation shows it).
+    fn problem(&self, text: std::fmt::Arguments<'_>) {
+        self.log(text);
+        self.pool
+            .record_problem(format!("node {}: {text}", self.node_id));
     }
 
     /// Registers the node with any server, retrying with back-off until one answers (or
@@ -235,6 +250,10 @@ impl Session {
                     message: status.message().to_owned(),
                 })
             }
+            tonic::Code::Unimplemented => Err(SessionError::Unsupported {
+                server: server.to_owned(),
+                message: status.message().to_owned(),
+            }),
             tonic::Code::InvalidArgument if what == "registration" => Err(SessionError::Refused {
                 server: server.to_owned(),
                 node_id: self.node_id.clone(),
@@ -243,7 +262,7 @@ impl Session {
             tonic::Code::Unavailable => {
                 let leader = leader_in(status.message());
                 if leader.is_none() {
-                    self.log(format_args!(
+                    self.problem(format_args!(
                         "{what} at {server} failed: {}",
                         status.message()
                     ));
@@ -251,7 +270,7 @@ impl Session {
                 Ok(Outcome::NotLeader { leader })
             }
             _ => {
-                self.log(format_args!(
+                self.problem(format_args!(
                     "{what} at {server} failed ({:?}): {}",
                     status.code(),
                     status.message()
@@ -278,7 +297,7 @@ impl Session {
             let outcome = match ended {
                 stream::Ended::Shutdown => return Ok(()),
                 stream::Ended::Lost(why) => {
-                    self.log(format_args!("session with {server} lost: {why}"));
+                    self.problem(format_args!("session with {server} lost: {why}"));
                     Outcome::Lost
                 }
                 stream::Ended::Refused(status) => self.classify(&server, &status, "session")?,

@@ -67,6 +67,7 @@ pub enum PoolError {
 pub struct ServerPool {
     auth: Auth,
     channels: Arc<Mutex<HashMap<(String, usize), Channel>>>,
+    problem: Arc<Mutex<Option<String>>>,
 }
 
 impl ServerPool {
@@ -82,7 +83,19 @@ impl ServerPool {
         Ok(ServerPool {
             auth: Auth { header },
             channels: Arc::default(),
+            problem: Arc::default(),
         })
+    }
+
+    /// Keeps `text` as the last problem a session of the pool met.
+    pub(super) fn record_problem(&self, text: String) {
+        *self.problem.lock().expect("never poisoned") = Some(text);
+    }
+
+    /// The last problem a session of the pool met since the last call, if any: quiet sessions
+    /// (simulated nodes) do not log, and their owner shows this instead.
+    pub fn take_problem(&self) -> Option<String> {
+        self.problem.lock().expect("never poisoned").take()
     }
 
     /// A client to `server` (`host:port` or `http://host:port`) for the session numbered
