@@ -15,6 +15,8 @@ pub mod desired;
 pub mod health;
 pub mod reconcile;
 pub mod restart;
+pub mod session;
+pub mod simulate;
 pub mod status;
 #[cfg(test)]
 mod test_support;

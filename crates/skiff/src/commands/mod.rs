@@ -1,5 +1,6 @@
 //! One module per subcommand, each thin over a library.
 
+pub mod agent;
 pub mod apply;
 pub mod cluster;
 pub mod container;

@@ -1,0 +1,261 @@
+//! `skiff agent`: the node agent — registers the node, holds its session with the control plane
+//! and runs its tasks; or, with `--simulate N`, N simulated nodes for the benchmark at scale.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::{Ipv4Addr, UdpSocket};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use skiff_agent::session::{self, Capacity, Registration, Session, SessionConfig};
+use skiff_agent::simulate::{self, SimStats, SimulateConfig};
+use skiff_agent::{DesiredSet, StatusBoard};
+use tokio::sync::watch;
+
+/// The port an agent serves logs and exec on unless `--address` says otherwise.
+pub const DEFAULT_AGENT_PORT: u16 = 7410;
+
+/// The arguments of `skiff agent`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The control plane's servers, `host:port`; comma-separated or repeated.
+    #[arg(
+        long = "server",
+        env = "SKIFF_SERVER",
+        value_name = "HOST:PORT",
+        required = true
+    )]
+    servers: Vec<String>,
+    /// The admin token the agent's calls carry.
+    #[arg(
+        long,
+        env = "SKIFF_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    token: Option<String>,
+    /// Where the agent keeps its node id, pod subnet and engine data.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/skiff-agent")]
+    data_dir: PathBuf,
+    /// The node's name, for people [default: the host name].
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// The node's id (a DNS label) [default: the one in the data directory, or a new one].
+    #[arg(long, value_name = "ID")]
+    node_id: Option<String>,
+    /// Where this agent serves logs and exec, and its address on the overlay [default: the
+    /// host's IPv4 address on its default route, port 7410].
+    #[arg(long, value_name = "HOST:PORT")]
+    address: Option<String>,
+    /// A label of the node, for placement constraints; repeat for more.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    labels: Vec<(String, String)>,
+    /// How often to send a heartbeat.
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    heartbeat: skiff_api::Duration,
+    /// Run N simulated nodes (`sim-1` … `sim-N`) with a fake engine, for benchmarks.
+    #[arg(long, value_name = "N")]
+    simulate: Option<usize>,
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}
+
+/// Runs `skiff agent`.
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let servers: Vec<String> = args
+        .servers
+        .iter()
+        .flat_map(|s| skiff_client::split_servers(s))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let shutdown = runtime.block_on(async { on_signal() })?;
+    match args.simulate {
+        Some(nodes) => runtime.block_on(run_simulation(args, servers, nodes, shutdown)),
+        None => runtime.block_on(run_agent(args, servers, shutdown)),
+    }
+}
+
+/// A watch that turns true at SIGINT or SIGTERM.
+fn on_signal() -> anyhow::Result<watch::Receiver<bool>> {
+    let (tx, rx) = watch::channel(false);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot watch SIGTERM")?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("skiff agent: stopping");
+        tx.send_replace(true);
+        // Keep the sender: a dropped one would read as a stop too, and that is what it is.
+        std::future::pending::<()>().await;
+    });
+    Ok(rx)
+}
+
+async fn run_simulation(
+    args: &Args,
+    servers: Vec<String>,
+    nodes: usize,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<ExitCode> {
+    let config = SimulateConfig {
+        servers,
+        token: args.token.clone(),
+        nodes,
+        labels: args.labels.iter().cloned().collect(),
+        heartbeat_interval: args.heartbeat.to_std(),
+    };
+    let stats = Arc::new(SimStats::default());
+    let progress = tokio::spawn(report_progress(stats.clone(), nodes));
+    eprintln!("skiff agent: simulating {nodes} nodes");
+    let result = simulate::simulate(config, stats, shutdown).await;
+    progress.abort();
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints how many simulated nodes registered and tasks run, every few seconds while it changes.
+async fn report_progress(stats: Arc<SimStats>, nodes: usize) {
+    let mut last = (usize::MAX, usize::MAX);
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let now = (
+            stats.registered.load(Ordering::Relaxed),
+            stats.running.load(Ordering::Relaxed),
+        );
+        if now != last {
+            eprintln!(
+                "skiff agent: {}/{nodes} nodes registered, {} tasks running",
+                now.0, now.1
+            );
+            last = now;
+        }
+        if let Some(problem) = stats.take_problem() {
+            eprintln!("skiff agent: last problem: {problem}");
+        }
+    }
+}
+
+async fn run_agent(
+    args: &Args,
+    servers: Vec<String>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<ExitCode> {
+    let config = SessionConfig {
+        servers,
+        token: args.token.clone(),
+        node_id: args.node_id.clone(),
+        name: match &args.name {
+            Some(name) => name.clone(),
+            None => host_name()?,
+        },
+        address: match &args.address {
+            Some(address) => address.clone(),
+            None => format!("{}:{DEFAULT_AGENT_PORT}", host_address()?),
+        },
+        labels: args.labels.iter().cloned().collect::<BTreeMap<_, _>>(),
+        capacity: Capacity::of_this_machine()?,
+        heartbeat_interval: args.heartbeat.to_std(),
+        data_dir: Some(args.data_dir.clone()),
+        quiet: false,
+    };
+    // The engine side is made before the node registers: a node that cannot run tasks must
+    // not be offered any.
+    let executor = executor(args)?;
+    let session = Session::new(config)?;
+    eprintln!(
+        "skiff agent: node {} ({})",
+        session.node_id(),
+        args.data_dir.display()
+    );
+    let registration = match session.register(&mut shutdown).await {
+        Err(session::SessionError::Stopped) => return Ok(ExitCode::SUCCESS),
+        other => other?,
+    };
+    let board = StatusBoard::new();
+    let (desired_tx, desired_rx) = watch::channel(DesiredSet::default());
+    let (peers_tx, _peers_rx) = watch::channel(session::Peers::new());
+    let executed = executor(registration, desired_rx, board.clone(), shutdown.clone());
+    let mut session_shutdown = shutdown.clone();
+    let held = session.hold(&board, &desired_tx, &peers_tx, &mut session_shutdown);
+    let (held, executed) = tokio::join!(held, executed);
+    held?;
+    executed?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What runs the node's tasks: given the registration, the desired set as the session
+/// publishes it, the status board and the shutdown watch, a future that reconciles until
+/// shutdown.
+type Executor = Box<
+    dyn FnOnce(
+        Registration,
+        watch::Receiver<DesiredSet>,
+        StatusBoard,
+        watch::Receiver<bool>,
+    ) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>,
+>;
+
+/// The seam where the real reconciler (`skiff_agent::reconcile::Reconciler`, over the engine
+/// opened in `--data-dir`) plugs in. Until it is wired, a real agent refuses to start rather
+/// than register a node that would never run its tasks.
+fn executor(_args: &Args) -> anyhow::Result<Executor> {
+    anyhow::bail!(
+        "the reconciler is not wired yet: `skiff agent` runs only simulated nodes for now \
+         (--simulate N)"
+    )
+}
+
+/// The host name, as the kernel has it.
+fn host_name() -> anyhow::Result<String> {
+    let path = "/proc/sys/kernel/hostname";
+    let name = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+    let name = name.trim();
+    anyhow::ensure!(!name.is_empty(), "the host has no name: pass --name NAME");
+    Ok(name.to_owned())
+}
+
+/// The IPv4 address the host sends from on its default route: the one other nodes most
+/// likely reach it at. Found by connecting a UDP socket (which sends nothing) to an address of
+/// TEST-NET-1 and reading the local address the kernel chose.
+fn host_address() -> anyhow::Result<Ipv4Addr> {
+    let hint = "pass --address HOST:PORT, where other nodes reach this agent";
+    let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+        .with_context(|| format!("cannot tell this host's address: {hint}"))?;
+    socket
+        .connect((Ipv4Addr::new(192, 0, 2, 1), 9))
+        .with_context(|| {
+            format!("this host has no IPv4 route out, so no address to tell: {hint}")
+        })?;
+    match socket.local_addr()?.ip() {
+        std::net::IpAddr::V4(ip) if !ip.is_loopback() && !ip.is_unspecified() => Ok(ip),
+        other => anyhow::bail!("this host's address on its default route is {other}: {hint}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_key_value() {
+        assert_eq!(parse_label("zone=a"), Ok(("zone".into(), "a".into())));
+        assert_eq!(parse_label("empty="), Ok(("empty".into(), String::new())));
+        assert!(parse_label("zone").unwrap_err().contains("KEY=VALUE"));
+        assert!(parse_label("=a").is_err());
+    }
+}
