@@ -13,6 +13,7 @@
 
 pub mod desired;
 pub mod health;
+pub mod overlay;
 pub mod reconcile;
 pub mod restart;
 pub mod session;

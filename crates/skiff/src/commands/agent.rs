@@ -12,9 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use skiff_agent::reconcile::{LocalEngine, Reconciler, ReconcilerOptions};
 use skiff_agent::session::{self, Capacity, Registration, Session, SessionConfig};
 use skiff_agent::simulate::{self, SimStats, SimulateConfig};
 use skiff_agent::{DesiredSet, StatusBoard};
+use skiff_engine::image::registry::RegistryConfig;
+use skiff_engine::{Engine, EngineOptions};
 use tokio::sync::watch;
 
 /// The port an agent serves logs and exec on unless `--address` says otherwise.
@@ -58,6 +61,9 @@ pub struct Args {
     /// How often to send a heartbeat.
     #[arg(long, value_name = "DURATION", default_value = "1s")]
     heartbeat: skiff_api::Duration,
+    /// A registry reached over plain HTTP (`host:port`); repeat for more.
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    insecure_registries: Vec<String>,
     /// Run N simulated nodes (`sim-1` … `sim-N`) with a fake engine, for benchmarks.
     #[arg(long, value_name = "N")]
     simulate: Option<usize>,
@@ -173,6 +179,10 @@ async fn run_agent(
         data_dir: Some(args.data_dir.clone()),
         quiet: false,
     };
+    let local = config
+        .address
+        .rsplit_once(':')
+        .and_then(|(host, _)| host.parse::<Ipv4Addr>().ok());
     // The engine side is made before the node registers: a node that cannot run tasks must
     // not be offered any.
     let executor = executor(args)?;
@@ -188,8 +198,15 @@ async fn run_agent(
     };
     let board = StatusBoard::new();
     let (desired_tx, desired_rx) = watch::channel(DesiredSet::default());
-    let (peers_tx, _peers_rx) = watch::channel(session::Peers::new());
-    let executed = executor(registration, desired_rx, board.clone(), shutdown.clone());
+    let (peers_tx, peers_rx) = watch::channel(session::Peers::new());
+    let executed = executor(
+        registration,
+        local,
+        desired_rx,
+        peers_rx,
+        board.clone(),
+        shutdown.clone(),
+    );
     let mut session_shutdown = shutdown.clone();
     let held = session.hold(&board, &desired_tx, &peers_tx, &mut session_shutdown);
     let (held, executed) = tokio::join!(held, executed);
@@ -204,20 +221,69 @@ async fn run_agent(
 type Executor = Box<
     dyn FnOnce(
         Registration,
+        Option<Ipv4Addr>,
         watch::Receiver<DesiredSet>,
+        watch::Receiver<session::Peers>,
         StatusBoard,
         watch::Receiver<bool>,
     ) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>,
 >;
 
-/// The seam where the real reconciler (`skiff_agent::reconcile::Reconciler`, over the engine
-/// opened in `--data-dir`) plugs in. Until it is wired, a real agent refuses to start rather
-/// than register a node that would never run its tasks.
-fn executor(_args: &Args) -> anyhow::Result<Executor> {
-    anyhow::bail!(
-        "the reconciler is not wired yet: `skiff agent` runs only simulated nodes for now \
-         (--simulate N)"
-    )
+/// The real executor: the engine in `--data-dir`/engine, opened again once the node's pod
+/// subnet is known (its bridge network uses it), the reconciler over it, and the overlay kept
+/// equal to the peer list. The engine is opened once before registering, so that a node whose
+/// engine cannot open is never offered tasks.
+fn executor(args: &Args) -> anyhow::Result<Executor> {
+    let options = engine_options(args)?;
+    Engine::open(options.clone()).map_err(|e| {
+        anyhow::anyhow!("opening the engine in {}: {e}", options.data_dir.display())
+    })?;
+    Ok(Box::new(
+        move |registration, local, desired, peers, board, shutdown| {
+            Box::pin(async move {
+                let mut options = options;
+                options.network.subnet = registration.pod_subnet.parse().with_context(|| {
+                    format!("the server gave pod subnet {:?}", registration.pod_subnet)
+                })?;
+                let subnet = options.network.subnet;
+                let engine = Arc::new(Engine::open(options).map_err(|e| {
+                    anyhow::anyhow!("opening the engine for pod subnet {subnet}: {e}")
+                })?);
+                match local {
+                    Some(address) => {
+                        tokio::spawn(skiff_agent::overlay::follow(engine.clone(), address, peers));
+                    }
+                    None => eprintln!(
+                        "skiff agent: the node's address is not IPv4: no overlay to other nodes"
+                    ),
+                }
+                let node = Arc::new(LocalEngine::new(engine));
+                let reconciler = Reconciler::new(node, board, ReconcilerOptions::default());
+                let mut stop = shutdown;
+                reconciler
+                    .run(desired, async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await;
+                Ok(())
+            })
+        },
+    ))
+}
+
+/// The engine's options for `--data-dir`: its own directory under it, the registries of
+/// /etc/skiff/registries.json (if any) and `--insecure-registry`.
+fn engine_options(args: &Args) -> anyhow::Result<EngineOptions> {
+    let mut options = EngineOptions::new(args.data_dir.join("engine"));
+    let config = std::path::Path::new(super::engine_args::DEFAULT_REGISTRY_CONFIG);
+    if config.exists() {
+        options.registry = RegistryConfig::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    options
+        .registry
+        .insecure
+        .extend(args.insecure_registries.iter().cloned());
+    Ok(options)
 }
 
 /// The host name, as the kernel has it.
