@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use skiff_store::NodeId;
 
@@ -25,6 +26,9 @@ pub struct ServerConfig {
     pub raft: RaftTuning,
     /// The largest request body the API reads (manifests, payloads).
     pub body_limit: usize,
+    /// How long a node's agent may stay silent before the leader marks the node down and its
+    /// tasks orphaned ([`crate::DEFAULT_NODE_GRACE_PERIOD`] by default).
+    pub node_grace_period: Duration,
 }
 
 /// How a server enters a cluster. A server whose data directory already holds Raft state

@@ -31,7 +31,11 @@ impl Heartbeats {
 
     /// When `node`'s agent was last heard from, if ever since this server started.
     pub fn last(&self, node: &str) -> Option<Instant> {
-        self.seen.lock().expect("heartbeats lock").get(node).copied()
+        self.seen
+            .lock()
+            .expect("heartbeats lock")
+            .get(node)
+            .copied()
     }
 
     /// Every node heard from, with when.

@@ -24,6 +24,8 @@ use crate::api::auth::TokenString;
 use crate::api::{self, ApiState};
 use crate::config::{ServerConfig, Start};
 use crate::control::ControlPlane;
+use crate::controllers::{ControllerConfig, Controllers, ControllersHandle};
+use crate::heartbeats::Heartbeats;
 use crate::raft_network::{ClusterSecret, GrpcNetwork, RaftGrpc};
 
 /// The file in the data directory that holds the bootstrap admin token (mode 0600).
@@ -97,6 +99,9 @@ pub struct Server {
     /// Ends open watch streams, which would otherwise hold graceful shutdown.
     stopping: tokio::sync::watch::Sender<bool>,
     serving: JoinHandle<std::io::Result<()>>,
+    heartbeats: Heartbeats,
+    /// The leader-only loops (they run while this server leads).
+    controllers: Option<ControllersHandle>,
 }
 
 impl Server {
@@ -182,6 +187,14 @@ impl Server {
                 })
                 .await
         });
+        let heartbeats = Heartbeats::new();
+        let controllers = Controllers::new(
+            control.clone(),
+            heartbeats.clone(),
+            ControllerConfig {
+                node_grace_period: config.node_grace_period,
+            },
+        );
         let mut server = Server {
             control,
             addr,
@@ -189,6 +202,8 @@ impl Server {
             stop: Some(stop),
             stopping,
             serving,
+            heartbeats,
+            controllers: Some(controllers.spawn()),
         };
         let initialized = raft
             .is_initialized()
@@ -257,6 +272,12 @@ impl Server {
         &self.control
     }
 
+    /// The table of agents' heartbeats the node monitor reads; the agent sessions record
+    /// into it.
+    pub fn heartbeats(&self) -> &Heartbeats {
+        &self.heartbeats
+    }
+
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
@@ -269,6 +290,9 @@ impl Server {
 
     /// Stops serving and shuts Raft down.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(controllers) = self.controllers.take() {
+            controllers.stop();
+        }
         self.stopping.send_replace(true);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -17,6 +17,7 @@ async fn raft_rpcs_without_the_cluster_secret_are_refused() {
         start: Start::Bootstrap,
         raft: RaftTuning::default(),
         body_limit: skiff_server::DEFAULT_BODY_LIMIT,
+        node_grace_period: skiff_server::DEFAULT_NODE_GRACE_PERIOD,
     })
     .await
     .unwrap();

@@ -52,6 +52,7 @@ pub fn config(id: u64, dir: &Path, start: Start) -> ServerConfig {
         start,
         raft: tuning(),
         body_limit: DEFAULT_BODY_LIMIT,
+        node_grace_period: skiff_server::DEFAULT_NODE_GRACE_PERIOD,
     }
 }
 
