@@ -52,8 +52,8 @@ pub enum Reason {
     MissingSlot,
     /// The slot is beyond the replica count (scale down).
     ScaledDown,
-    /// A global service's task on a node that is no longer eligible (down, paused, drained,
-    /// relabelled), or a node that no longer exists.
+    /// A global service's task on a node that is no longer eligible (down, drained,
+    /// relabelled; a paused node keeps its task), or on a node that no longer exists.
     NodeIneligible,
     /// The task's slot does not fit the service's mode (it changed between replicated and
     /// global).
