@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use skiff_store::NodeId;
 
@@ -29,6 +30,9 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// The range nodes' pod subnets (one /24 each) are allocated from when they register.
     pub pod_cidr: PodCidr,
+    /// How long a node's agent may stay silent before the leader marks the node down and its
+    /// tasks orphaned ([`crate::DEFAULT_NODE_GRACE_PERIOD`] by default).
+    pub node_grace_period: Duration,
 }
 
 /// How a server enters a cluster. A server whose data directory already holds Raft state

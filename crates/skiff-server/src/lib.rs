@@ -5,6 +5,7 @@
 //!   service ([`agents`]).
 //! * [`ControlPlane`] — the handle the API holds: propose a command, read linearizably or
 //!   locally, know the leader.
+//! * [`Controllers`] — the leader-only loops: orchestrator, scheduler, node monitor.
 //!
 //! docs/control-plane.md describes the behaviour, docs/api.md the API.
 #![warn(missing_docs)]
@@ -13,6 +14,7 @@ pub mod agents;
 pub mod api;
 pub mod config;
 pub mod control;
+pub mod controllers;
 pub mod heartbeats;
 mod proposer;
 pub mod raft_network;
@@ -21,5 +23,8 @@ mod server;
 pub use agents::PodCidr;
 pub use config::{RaftTuning, ServerConfig, Start, DEFAULT_BODY_LIMIT};
 pub use control::{Consistency, ControlPlane, Unavailable};
+pub use controllers::{
+    ControllerConfig, Controllers, ControllersHandle, DEFAULT_NODE_GRACE_PERIOD,
+};
 pub use heartbeats::Heartbeats;
 pub use server::{Server, ServerError, ADMIN_TOKEN_FILE, ADMIN_TOKEN_ID, CLUSTER_SECRET_FILE};

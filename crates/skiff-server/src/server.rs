@@ -25,6 +25,7 @@ use crate::api::auth::TokenString;
 use crate::api::{self, ApiState};
 use crate::config::{ServerConfig, Start};
 use crate::control::ControlPlane;
+use crate::controllers::{ControllerConfig, Controllers, ControllersHandle};
 use crate::heartbeats::Heartbeats;
 use crate::raft_network::{ClusterSecret, GrpcNetwork, RaftGrpc};
 
@@ -100,6 +101,8 @@ pub struct Server {
     /// Ends open watch streams, which would otherwise hold graceful shutdown.
     stopping: tokio::sync::watch::Sender<bool>,
     serving: JoinHandle<std::io::Result<()>>,
+    /// The leader-only loops (they run while this server leads).
+    controllers: Option<ControllersHandle>,
 }
 
 impl Server {
@@ -193,6 +196,13 @@ impl Server {
                 })
                 .await
         });
+        let controllers = Controllers::new(
+            control.clone(),
+            heartbeats.clone(),
+            ControllerConfig {
+                node_grace_period: config.node_grace_period,
+            },
+        );
         let mut server = Server {
             control,
             heartbeats,
@@ -201,6 +211,7 @@ impl Server {
             stop: Some(stop),
             stopping,
             serving,
+            controllers: Some(controllers.spawn()),
         };
         let initialized = raft
             .is_initialized()
@@ -287,6 +298,9 @@ impl Server {
 
     /// Stops serving and shuts Raft down.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(controllers) = self.controllers.take() {
+            controllers.stop();
+        }
         self.stopping.send_replace(true);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -31,13 +31,22 @@ impl Watch {
         }
     }
 
-    /// The next event, or `None` when none comes within `wait`.
+    /// The next event, or `None` when none comes within `wait`. Task events are skipped:
+    /// the leader's loops create and place tasks for the apps these tests apply, and these
+    /// tests are about apps and services.
     async fn next_within(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = self.buffer.drain(..=end).collect();
-                return Some(serde_json::from_slice(&line).expect("each line is JSON"));
+                let event: Value = serde_json::from_slice(&line).expect("each line is JSON");
+                if event["key"]
+                    .as_str()
+                    .is_some_and(|k| k.starts_with("/tasks/"))
+                {
+                    continue;
+                }
+                return Some(event);
             }
             let chunk = tokio::time::timeout_at(deadline, self.response.chunk()).await;
             match chunk {

@@ -164,7 +164,8 @@ async fn tasks_nodes_and_cluster_status_are_read() {
     c.put(node("n2")).await;
     c.put(task("t1", "dev", "shop", "web", Some("n1"))).await;
     c.put(task("t2", "dev", "shop", "db", Some("n2"))).await;
-    c.put(task("t3", "dev", "blog", "web", None)).await;
+    // On a node: the orchestrator deletes a task of no service that no node holds.
+    c.put(task("t3", "dev", "blog", "web", Some("n1"))).await;
 
     let (status, nodes) = c.get("/v1/nodes").await;
     assert_eq!(status, StatusCode::OK);

@@ -18,6 +18,7 @@ async fn raft_rpcs_without_the_cluster_secret_are_refused() {
         raft: RaftTuning::default(),
         body_limit: skiff_server::DEFAULT_BODY_LIMIT,
         pod_cidr: skiff_server::PodCidr::default(),
+        node_grace_period: skiff_server::DEFAULT_NODE_GRACE_PERIOD,
     })
     .await
     .unwrap();

@@ -52,6 +52,22 @@ pub struct Args {
     /// The range nodes' pod subnets (one /24 each) come from when they first register.
     #[arg(long, value_name = "CIDR", default_value_t = PodCidr::default())]
     pod_cidr: PodCidr,
+    /// How long a node's agent may stay silent before its node is marked down and its tasks
+    /// are replaced elsewhere (`500ms`, `5s`, `1m`).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = grace_period)]
+    node_grace_period: std::time::Duration,
+}
+
+/// A grace period: a duration (`5s`) of at least 100 ms.
+fn grace_period(text: &str) -> Result<std::time::Duration, String> {
+    let parsed: skiff_api::Duration = text
+        .parse()
+        .map_err(|e| format!("{e}; write it like 5s or 500ms"))?;
+    let grace = std::time::Duration::from_nanos(parsed.as_nanos());
+    if grace < std::time::Duration::from_millis(100) {
+        return Err(format!("{text} is too short: at least 100ms"));
+    }
+    Ok(grace)
 }
 
 /// Runs `skiff server`.
@@ -83,6 +99,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         },
         body_limit: DEFAULT_BODY_LIMIT,
         pod_cidr: args.pod_cidr,
+        node_grace_period: args.node_grace_period,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -117,4 +134,19 @@ async fn serve(config: ServerConfig) -> anyhow::Result<ExitCode> {
     eprintln!("skiff server: stopping");
     server.shutdown().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn grace_periods_are_durations_of_at_least_100ms() {
+        assert_eq!(super::grace_period("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(super::grace_period("100ms"), Ok(Duration::from_millis(100)));
+        let short = super::grace_period("10ms").unwrap_err();
+        assert!(short.contains("at least 100ms"), "{short}");
+        let bad = super::grace_period("soon").unwrap_err();
+        assert!(bad.contains("write it like 5s"), "{bad}");
+    }
 }
