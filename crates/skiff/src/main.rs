@@ -52,6 +52,8 @@ enum Command {
     Network(commands::network::Args),
     /// Run one server of the control plane.
     Server(commands::server::Args),
+    /// Run a one-node cluster in one process (control plane and agent): the embedded default.
+    Dev(commands::dev::Args),
     /// Run a node's agent (or, with --simulate N, N simulated nodes).
     Agent(commands::agent::Args),
     /// The per-container shim the engine starts (internal).
@@ -77,6 +79,7 @@ fn main() -> ExitCode {
         Command::Network(args) => commands::network::run(args),
         Command::Shim(args) => commands::shim::run(args),
         Command::Server(args) => commands::server::run(args),
+        Command::Dev(args) => commands::dev::run(args),
         Command::Agent(args) => commands::agent::run(args),
     };
     result.unwrap_or_else(|e| {

@@ -516,7 +516,11 @@ impl Reconciler {
         let detail = result.detail.clone();
         self.report(task, |s| {
             s.health = verdict as i32;
-            s.message = format!("healthcheck: {detail}");
+            // The output of a passing check is no news; a failing one's says why.
+            s.message = match verdict {
+                Health::Healthy => String::new(),
+                _ => format!("healthcheck failed: {detail}"),
+            };
         });
         if verdict == Health::Unhealthy && !self.busy.contains(task) {
             if let Some(t) = self.tasks.get_mut(task) {

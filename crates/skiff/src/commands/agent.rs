@@ -159,7 +159,7 @@ async fn report_progress(stats: Arc<SimStats>, nodes: usize) {
 async fn run_agent(
     args: &Args,
     servers: Vec<String>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<ExitCode> {
     let config = SessionConfig {
         servers,
@@ -179,21 +179,33 @@ async fn run_agent(
         data_dir: Some(args.data_dir.clone()),
         quiet: false,
     };
+    run_node(config, engine_options(args)?, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs one node until `shutdown`: registers it, holds its session and reconciles the engine
+/// `options` describe towards its tasks (`skiff agent`, and the agent half of `skiff dev`).
+pub async fn run_node(
+    config: SessionConfig,
+    options: EngineOptions,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let local = config
         .address
         .rsplit_once(':')
         .and_then(|(host, _)| host.parse::<Ipv4Addr>().ok());
+    let data_dir = options.data_dir.clone();
     // The engine side is made before the node registers: a node that cannot run tasks must
     // not be offered any.
-    let executor = executor(args)?;
+    let executor = executor(options)?;
     let session = Session::new(config)?;
     eprintln!(
-        "skiff agent: node {} ({})",
+        "skiff agent: node {} (engine in {})",
         session.node_id(),
-        args.data_dir.display()
+        data_dir.display()
     );
     let registration = match session.register(&mut shutdown).await {
-        Err(session::SessionError::Stopped) => return Ok(ExitCode::SUCCESS),
+        Err(session::SessionError::Stopped) => return Ok(()),
         other => other?,
     };
     let board = StatusBoard::new();
@@ -211,8 +223,7 @@ async fn run_agent(
     let held = session.hold(&board, &desired_tx, &peers_tx, &mut session_shutdown);
     let (held, executed) = tokio::join!(held, executed);
     held?;
-    executed?;
-    Ok(ExitCode::SUCCESS)
+    executed
 }
 
 /// What runs the node's tasks: given the registration, the desired set as the session
@@ -220,21 +231,21 @@ async fn run_agent(
 /// shutdown.
 type Executor = Box<
     dyn FnOnce(
-        Registration,
-        Option<Ipv4Addr>,
-        watch::Receiver<DesiredSet>,
-        watch::Receiver<session::Peers>,
-        StatusBoard,
-        watch::Receiver<bool>,
-    ) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>,
+            Registration,
+            Option<Ipv4Addr>,
+            watch::Receiver<DesiredSet>,
+            watch::Receiver<session::Peers>,
+            StatusBoard,
+            watch::Receiver<bool>,
+        ) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>
+        + Send,
 >;
 
 /// The real executor: the engine in `--data-dir`/engine, opened again once the node's pod
 /// subnet is known (its bridge network uses it), the reconciler over it, and the overlay kept
 /// equal to the peer list. The engine is opened once before registering, so that a node whose
 /// engine cannot open is never offered tasks.
-fn executor(args: &Args) -> anyhow::Result<Executor> {
-    let options = engine_options(args)?;
+fn executor(options: EngineOptions) -> anyhow::Result<Executor> {
     Engine::open(options.clone()).map_err(|e| {
         anyhow::anyhow!("opening the engine in {}: {e}", options.data_dir.display())
     })?;
@@ -274,7 +285,15 @@ fn executor(args: &Args) -> anyhow::Result<Executor> {
 /// The engine's options for `--data-dir`: its own directory under it, the registries of
 /// /etc/skiff/registries.json (if any) and `--insecure-registry`.
 fn engine_options(args: &Args) -> anyhow::Result<EngineOptions> {
-    let mut options = EngineOptions::new(args.data_dir.join("engine"));
+    engine_options_in(&args.data_dir, &args.insecure_registries)
+}
+
+/// The engine's options for an agent whose data is in `data_dir`.
+pub fn engine_options_in(
+    data_dir: &std::path::Path,
+    insecure_registries: &[String],
+) -> anyhow::Result<EngineOptions> {
+    let mut options = EngineOptions::new(data_dir.join("engine"));
     let config = std::path::Path::new(super::engine_args::DEFAULT_REGISTRY_CONFIG);
     if config.exists() {
         options.registry = RegistryConfig::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -282,7 +301,7 @@ fn engine_options(args: &Args) -> anyhow::Result<EngineOptions> {
     options
         .registry
         .insecure
-        .extend(args.insecure_registries.iter().cloned());
+        .extend(insecure_registries.iter().cloned());
     Ok(options)
 }
 

@@ -41,6 +41,13 @@ pub struct ManifestArgs {
     profiles: Vec<String>,
 }
 
+impl ManifestArgs {
+    /// Whether files were named with `-f`.
+    pub fn has_files(&self) -> bool {
+        !self.files.is_empty()
+    }
+}
+
 /// Loads the app for `environment`. On success the warnings are printed on stderr; when the
 /// files are refused, every problem is printed (one per line, then the tally) and the answer is
 /// `None`: the command exits 1.

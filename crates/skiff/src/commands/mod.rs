@@ -4,6 +4,7 @@ pub mod agent;
 pub mod apply;
 pub mod cluster;
 pub mod container;
+pub mod dev;
 pub mod engine_args;
 pub mod env;
 pub mod get;
