@@ -42,7 +42,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use skiff_api::ServiceMode;
 
 pub use input::{OrchestratorInput, StoredTask};
-pub use nodes::{monitor, NodeChange, NodeMonitorInput, NodeMonitorPlan, StoredNode};
+pub use nodes::{going_down, monitor, NodeChange, NodeMonitorInput, NodeMonitorPlan, StoredNode};
 pub use plan::{Action, Change, OrchestratorPlan, Reason};
 
 use crate::objects::{Availability, DesiredState, Name, Node, Service, Slot};

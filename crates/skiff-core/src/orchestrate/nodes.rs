@@ -38,7 +38,8 @@ pub struct NodeMonitorInput<'a> {
     /// the grace period of a newly elected leader (whose heartbeat table starts empty) starts
     /// at its election. A down node needs a heartbeat to come back.
     pub leader_since: Timestamp,
-    /// Every task (those on down nodes are orphaned).
+    /// The tasks on the nodes that are or go down (those not over are orphaned); every task
+    /// will do, but [`going_down`] says which nodes' tasks a round needs.
     pub tasks: Vec<StoredTask<'a>>,
 }
 
@@ -89,46 +90,38 @@ impl NodeMonitorPlan {
 /// round that lost a race) has them orphaned again, the silence then counted from the node's
 /// `last_heartbeat` ("never heard from" without one); a down node heard from within the grace
 /// period becomes ready. The node's `last_heartbeat` is written with each status change.
+///
+/// Only the tasks of nodes that are or go down matter: a caller may pass just those of the
+/// nodes [`going_down`] names (and of the down nodes it wants swept) and get the same plan
+/// for them.
 pub fn monitor(input: &NodeMonitorInput<'_>) -> NodeMonitorPlan {
+    let mut live: HashMap<&Name, Vec<StoredTask<'_>>> = HashMap::new();
+    for t in &input.tasks {
+        if let (Some(node), false) = (&t.task.node, t.task.observed.is_terminal()) {
+            live.entry(node).or_default().push(*t);
+        }
+    }
     let mut changes = Vec::new();
     for stored in &input.nodes {
         let node = stored.node;
-        let seen = input.last_seen.get(&node.id).copied();
-        let counted = match node.status {
-            NodeStatus::Ready => seen.max(Some(input.leader_since)),
-            NodeStatus::Down => seen,
-        };
-        let silence = |since: Timestamp| Duration::from_millis(input.now.0.saturating_sub(since.0));
-        let alive = counted.is_some_and(|c| silence(c) <= input.grace);
-        let (status, message) = match (node.status, alive) {
-            (NodeStatus::Ready, true) => continue,
-            (NodeStatus::Down, true) => (NodeStatus::Ready, None),
-            // A down node this leader has not heard from: its last heartbeat is the one
-            // written when it went down, if any.
-            (_, false) => match counted.or(node.last_heartbeat) {
-                Some(last) => (
-                    NodeStatus::Down,
-                    Some(format!(
-                        "node {} down: no heartbeat for {}s",
-                        node.id,
-                        silence(last).as_secs()
-                    )),
-                ),
-                None => (
-                    NodeStatus::Down,
-                    Some(format!("node {} down: never heard from", node.id)),
-                ),
-            },
-        };
-        let orphaned: Vec<_> = match &message {
-            Some(message) => orphan(input, &node.id, message),
-            None => Vec::new(),
+        let (status, orphaned): (_, Vec<_>) = match judge(input, node) {
+            Judged::Alive => continue,
+            Judged::Back => (NodeStatus::Ready, Vec::new()),
+            Judged::Silent(message) => (
+                NodeStatus::Down,
+                live.remove(&node.id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|t| orphan(input.now, t, &message))
+                    .collect(),
+            ),
         };
         if node.status == status && orphaned.is_empty() {
             continue;
         }
         let mut node = node.clone();
         node.status = status;
+        let seen = input.last_seen.get(&node.id).copied();
         if seen.is_some() {
             node.last_heartbeat = seen.max(node.last_heartbeat);
         }
@@ -141,18 +134,60 @@ pub fn monitor(input: &NodeMonitorInput<'_>) -> NodeMonitorPlan {
     NodeMonitorPlan { changes }
 }
 
-/// The tasks on node `id` that are not over, observed orphaned with `message`.
-fn orphan(input: &NodeMonitorInput<'_>, id: &Name, message: &str) -> Vec<(Task, u64)> {
+/// The ready nodes that a round over `input` marks down: the nodes whose tasks the caller
+/// must pass. It reads no tasks, so a round where no node goes down need not gather any.
+pub fn going_down<'a>(input: &NodeMonitorInput<'a>) -> Vec<&'a Name> {
     input
-        .tasks
+        .nodes
         .iter()
-        .filter(|t| t.task.node.as_ref() == Some(id) && !t.task.observed.is_terminal())
-        .map(|t| {
-            let mut task = t.task.clone();
-            task.observed = TaskState::Orphaned;
-            task.message = message.to_owned();
-            task.updated_at = input.now;
-            (task, t.revision)
-        })
+        .filter(|s| s.node.status == NodeStatus::Ready)
+        .filter(|s| matches!(judge(input, s.node), Judged::Silent(_)))
+        .map(|s| &s.node.id)
         .collect()
+}
+
+/// What the heartbeats say of one node.
+#[derive(Debug, PartialEq)]
+enum Judged {
+    /// Ready and heard from within the grace period: nothing to do.
+    Alive,
+    /// Down, and heard from within the grace period: ready again.
+    Back,
+    /// Silent for longer than the grace period (ready or already down): down, with this
+    /// message for its tasks.
+    Silent(String),
+}
+
+fn judge(input: &NodeMonitorInput<'_>, node: &Node) -> Judged {
+    let seen = input.last_seen.get(&node.id).copied();
+    let counted = match node.status {
+        NodeStatus::Ready => seen.max(Some(input.leader_since)),
+        NodeStatus::Down => seen,
+    };
+    let silence = |since: Timestamp| Duration::from_millis(input.now.0.saturating_sub(since.0));
+    if counted.is_some_and(|c| silence(c) <= input.grace) {
+        return match node.status {
+            NodeStatus::Ready => Judged::Alive,
+            NodeStatus::Down => Judged::Back,
+        };
+    }
+    // A down node this leader has not heard from: its last heartbeat is the one written when
+    // it went down, if any.
+    Judged::Silent(match counted.or(node.last_heartbeat) {
+        Some(last) => format!(
+            "node {} down: no heartbeat for {}s",
+            node.id,
+            silence(last).as_secs()
+        ),
+        None => format!("node {} down: never heard from", node.id),
+    })
+}
+
+/// Task `t`, observed orphaned with `message`, and the revision it was read at.
+fn orphan(now: Timestamp, t: StoredTask<'_>, message: &str) -> (Task, u64) {
+    let mut task = t.task.clone();
+    task.observed = TaskState::Orphaned;
+    task.message = message.to_owned();
+    task.updated_at = now;
+    (task, t.revision)
 }

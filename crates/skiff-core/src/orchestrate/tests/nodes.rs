@@ -235,3 +235,60 @@ fn a_down_node_s_late_tasks_say_how_long_it_has_been_silent() {
         ]
     );
 }
+
+#[test]
+fn a_round_needs_only_the_tasks_of_the_nodes_going_down() {
+    use super::super::nodes::going_down;
+    let nodes = [node("n1"), node("n2"), down("n3"), down("n4")];
+    let tasks = [
+        task("a", r(1), 1).at("n1", TaskState::Running),
+        task("b", r(2), 1).at("n2", TaskState::Running),
+        task("c", r(3), 1).at("n3", TaskState::Assigned),
+    ];
+    let stored: Vec<_> = tasks
+        .iter()
+        .map(|task| StoredTask { task, revision: 2 })
+        .collect();
+    let mut input = NodeMonitorInput {
+        now: Timestamp(NOW),
+        grace: Duration::from_secs(5),
+        nodes: nodes
+            .iter()
+            .map(|node| StoredNode { node, revision: 1 })
+            .collect(),
+        last_seen: HashMap::from([
+            (name("n1"), Timestamp(NOW - 9_000)),
+            (name("n2"), Timestamp(NOW - 10)),
+            (name("n4"), Timestamp(NOW - 10)),
+        ]),
+        tasks: Vec::new(),
+        leader_since: Timestamp(0),
+    };
+    let ids = |nodes: Vec<&Name>| nodes.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    assert_eq!(ids(going_down(&input)), ["n1"]);
+    let summary = |input: &NodeMonitorInput<'_>| -> Vec<String> {
+        monitor(input)
+            .changes
+            .iter()
+            .map(|c| {
+                let orphans: Vec<_> = c.orphaned.iter().map(|(t, _)| t.id.to_string()).collect();
+                format!("{} {:?} {orphans:?}", c.node.id, c.node.status)
+            })
+            .collect()
+    };
+    // With no tasks, the nodes still change status.
+    assert_eq!(summary(&input), ["n1 Down []", "n4 Ready []"]);
+    // With those of the nodes going down: their tasks are orphaned, as with every task.
+    input.tasks = stored
+        .iter()
+        .copied()
+        .filter(|t| t.task.id.as_str() == "a")
+        .collect();
+    assert_eq!(summary(&input), ["n1 Down [\"a\"]", "n4 Ready []"]);
+    // Every task: the down node's leftover is swept too.
+    input.tasks = stored;
+    assert_eq!(
+        summary(&input),
+        ["n1 Down [\"a\"]", "n3 Down [\"c\"]", "n4 Ready []"]
+    );
+}
