@@ -51,7 +51,7 @@ export SKIFF_SERVER="$(addr 1),$(addr 2),$(addr 3)"
 run cluster status
 run env create dev --max-cpus 4 --max-memory 2G
 run apply -f manifests/web-db-cache/compose.yaml --env dev --dry-run
-run apply -f manifests/web-db-cache/compose.yaml --env dev
+run apply -f manifests/web-db-cache/compose.yaml --env dev --detach   # no agents here: do not wait for tasks to run
 run get apps --env dev
 run get services --env dev
 

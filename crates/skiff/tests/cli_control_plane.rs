@@ -333,7 +333,7 @@ fn apps_are_applied_listed_and_removed() {
         Vec::<String>::new()
     );
 
-    let applied = ok(&server.skiff(&["apply", "-f", file]));
+    let applied = ok(&server.skiff(&["apply", "-f", file, "--detach"]));
     assert!(applied.contains("+ /apps/dev/web-shop"), "{applied}");
     assert!(
         applied
@@ -365,7 +365,7 @@ fn apps_are_applied_listed_and_removed() {
     let yaml = ok(&server.skiff(&["get", "apps", "-o", "yaml"]));
     assert_eq!(yaml_keys(&yaml), ["/apps/dev/web-shop"]);
 
-    let again = ok(&server.skiff(&["apply", "-f", file]));
+    let again = ok(&server.skiff(&["apply", "-f", file, "-d"]));
     assert!(
         again.contains("unchanged at spec revision 1, nothing to do"),
         "{again}"
@@ -421,7 +421,7 @@ fn scale_sets_a_count_and_node_and_ps_answer() {
         "name: shop\nservices:\n  web:\n    image: busybox\n  mon:\n    image: busybox\n    deploy:\n      mode: global\n",
     )
     .unwrap();
-    ok(&server.skiff(&["apply", "-f", compose.to_str().unwrap()]));
+    ok(&server.skiff(&["apply", "-d", "-f", compose.to_str().unwrap()]));
     let out = ok(&server.skiff(&["scale", "web=3"]));
     assert!(out.starts_with("scaled shop/web to 3 (revision "), "{out}");
     let out = ok(&server.skiff(&["scale", "shop/web=3"]));

@@ -7,6 +7,7 @@ use skiff_manifest::DEFAULT_ENVIRONMENT;
 use super::listing::write_stdout;
 use super::manifest::{self, ManifestArgs};
 use super::remote::{self, RemoteArgs};
+use super::wait;
 
 /// The arguments of `skiff apply`.
 #[derive(clap::Args, Debug)]
@@ -19,6 +20,12 @@ pub struct Args {
     /// Show what would change, and change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Return once the change is written, without waiting for the tasks to run.
+    #[arg(short, long)]
+    detach: bool,
+    /// How long to wait for the app's tasks to run before giving up (exit 1, saying why).
+    #[arg(long, value_name = "DURATION", default_value = "2m")]
+    timeout: skiff_api::Duration,
     #[command(flatten)]
     remote: RemoteArgs,
 }
@@ -31,16 +38,28 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let env = args.environment.clone();
     let dry_run = args.dry_run;
-    let result = remote::run(&args.remote, |client| async move {
-        client.apply_app(&env, &loaded.spec, dry_run).await
+    let wait = !(args.detach || dry_run);
+    let timeout = args.timeout.to_std();
+    let app = loaded.spec.name.clone();
+    let running = remote::run(&args.remote, |client| async move {
+        let result = client.apply_app(&env, &loaded.spec, dry_run).await?;
+        let mut out = result.diff.to_string();
+        match result.revision {
+            _ if result.dry_run => out.push_str("dry run: nothing was changed\n"),
+            Some(revision) => out.push_str(&format!("applied at revision {revision}\n")),
+            // The diff already says "nothing to do".
+            None => {}
+        }
+        // Printed before waiting, so that the diff shows at once.
+        let _ = write_stdout(&out);
+        if !wait {
+            return Ok(true);
+        }
+        wait::until_running(&client, &env, &app, timeout).await
     })?;
-    let mut out = result.diff.to_string();
-    match result.revision {
-        _ if result.dry_run => out.push_str("dry run: nothing was changed\n"),
-        Some(revision) => out.push_str(&format!("applied at revision {revision}\n")),
-        // The diff already says "nothing to do".
-        None => {}
-    }
-    write_stdout(&out)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if running {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -11,14 +11,13 @@ use anyhow::Context;
 use skiff_agent::session::{Capacity, SessionConfig};
 use skiff_api::v1::CreateEnvironment;
 use skiff_client::Client;
-use skiff_core::objects::{DesiredState, TaskState};
-use skiff_core::Object;
 use skiff_server::{RaftTuning, Server, ServerConfig, Start, DEFAULT_BODY_LIMIT};
 use tokio::sync::watch;
 
 use super::agent::{engine_options_in, run_node};
 use super::manifest::{self, ManifestArgs};
 use super::remote::{api_error, dev_dir};
+use super::wait;
 
 /// The arguments of `skiff dev`.
 #[derive(clap::Args, Debug)]
@@ -145,54 +144,15 @@ async fn apply(client: &Client, env: &str, spec: &skiff_api::AppSpec) -> anyhow:
         .await
         .map_err(api_error)?;
     eprint!("{}", result.diff);
-    let wanted: usize = spec
-        .services
-        .values()
-        .map(|s| match s.deploy.mode {
-            skiff_api::ServiceMode::Replicated { replicas } => replicas as usize,
-            skiff_api::ServiceMode::Global => 1,
-        })
-        .sum();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    let mut last = String::new();
-    loop {
-        let filter = skiff_client::TaskFilter {
-            env: Some(env.to_owned()),
-            app: Some(spec.name.clone()),
-            ..Default::default()
-        };
-        let tasks = client.list_tasks(&filter).await.map_err(api_error)?;
-        let current: Vec<_> = tasks
-            .items
-            .iter()
-            .filter_map(|r| match &r.object {
-                Object::Task(t) if t.desired == DesiredState::Running => Some(t),
-                _ => None,
-            })
-            .collect();
-        let running = current
-            .iter()
-            .filter(|t| t.observed == TaskState::Running)
-            .count();
-        let line = format!(
-            "skiff dev: {running}/{wanted} tasks of {} running",
+    let timeout = Duration::from_secs(120);
+    let running = wait::until_running(client, env, &spec.name, timeout)
+        .await
+        .map_err(api_error)?;
+    if !running {
+        eprintln!(
+            "skiff dev: still waiting for {}; `skiff ps` shows why",
             spec.name
         );
-        if line != last {
-            eprintln!("{line}");
-            last = line;
-        }
-        if running >= wanted {
-            break;
-        }
-        if tokio::time::Instant::now() > deadline {
-            for t in current.iter().filter(|t| !t.message.is_empty()) {
-                eprintln!("  {}/{}: {}", t.service, t.id, t.message);
-            }
-            eprintln!("skiff dev: still waiting; `skiff ps` shows why");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     for (name, service) in &spec.services {
         for port in &service.ports {

@@ -23,3 +23,4 @@ pub mod server;
 pub mod shim;
 pub mod token;
 pub mod validate;
+pub mod wait;
