@@ -34,8 +34,11 @@ pub struct SimulateConfig {
     pub servers: Vec<String>,
     /// The token every call carries.
     pub token: Option<String>,
-    /// How many nodes: `sim-1` … `sim-N`.
+    /// How many nodes: `<prefix>-1` … `<prefix>-N`.
     pub nodes: usize,
+    /// The start of the simulated nodes' ids (`sim` unless told otherwise), so that several
+    /// simulations can join one cluster.
+    pub prefix: String,
     /// Labels every simulated node has.
     pub labels: BTreeMap<String, String>,
     /// How often each node sends a heartbeat.
@@ -97,12 +100,12 @@ pub async fn simulate(
         move |source| SimulateError::Session { node, source }
     };
     let pool = ServerPool::new(config.token.as_deref())
-        .map_err(|e| session_error("sim-1")(SessionError::Pool(e)))?;
+        .map_err(|e| session_error(&format!("{}-1", config.prefix))(SessionError::Pool(e)))?;
     let _ = stats.pool.set(pool.clone());
     let (stop, stop_rx) = watch::channel(false);
     let mut nodes = JoinSet::new();
     for k in 1..=config.nodes {
-        let node = format!("sim-{k}");
+        let node = format!("{}-{k}", config.prefix);
         let session = Session::with_pool(node_config(&config, k), pool.clone(), k - 1)
             .map_err(session_error(&node))?;
         let stats = stats.clone();
@@ -137,8 +140,8 @@ fn node_config(config: &SimulateConfig, k: usize) -> SessionConfig {
     SessionConfig {
         servers: config.servers.clone(),
         token: config.token.clone(),
-        node_id: Some(format!("sim-{k}")),
-        name: format!("sim-{k}"),
+        node_id: Some(format!("{}-{k}", config.prefix)),
+        name: format!("{}-{k}", config.prefix),
         address: format!("127.0.0.1:{}", usize::from(SIMULATED_PORT_BASE) + k),
         labels: config.labels.clone(),
         capacity: SIMULATED_CAPACITY,
@@ -397,6 +400,7 @@ mod tests {
             servers: vec![server.addr.clone()],
             token: Some("t".into()),
             nodes: NODES,
+            prefix: "sim".into(),
             labels: BTreeMap::from([("sim".into(), "yes".into())]),
             heartbeat_interval: Duration::from_millis(200),
         };
@@ -462,6 +466,7 @@ mod tests {
             servers: vec!["127.0.0.1:1".into()],
             token: None,
             nodes: 0,
+            prefix: "sim".into(),
             labels: BTreeMap::new(),
             heartbeat_interval: Duration::from_secs(1),
         };

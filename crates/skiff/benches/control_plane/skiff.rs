@@ -116,6 +116,16 @@ impl SkiffCluster {
         bail!("no Skiff member knows a leader")
     }
 
+    /// The members' base URLs (`http://127.0.0.1:PORT`).
+    pub fn urls(&self) -> &[String] {
+        &self.urls
+    }
+
+    /// The admin token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     /// The members, to kill one or read its pid.
     pub fn members(&mut self) -> &mut [Proc] {
         &mut self.members

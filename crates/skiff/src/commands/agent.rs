@@ -67,6 +67,10 @@ pub struct Args {
     /// Run N simulated nodes (`sim-1` … `sim-N`) with a fake engine, for benchmarks.
     #[arg(long, value_name = "N")]
     simulate: Option<usize>,
+    /// The simulated nodes' ids start with this (`PREFIX-1` …), so that several simulations
+    /// can join one cluster.
+    #[arg(long, value_name = "PREFIX", default_value = "sim", requires = "simulate")]
+    simulate_prefix: String,
 }
 
 fn parse_label(text: &str) -> Result<(String, String), String> {
@@ -122,6 +126,7 @@ async fn run_simulation(
         servers,
         token: args.token.clone(),
         nodes,
+        prefix: args.simulate_prefix.clone(),
         labels: args.labels.iter().cloned().collect(),
         heartbeat_interval: args.heartbeat.to_std(),
     };
