@@ -16,13 +16,18 @@
 //! * published ports are admitted with the address, under the same lock, and carried out by
 //!   Skiff's own nftables table (see [`ports`]), rendered whole from the state file at each
 //!   change and at each container start (a reboot or a flush loses the kernel's copy, never
-//!   the file's).
+//!   the file's);
+//! * service ports (node-local ingress, [`service`]) are a node-level list set whole by
+//!   [`crate::Engine::set_service_ports`], kept in the same file and rendered into the same
+//!   table.
 
 mod firewall;
+mod ingress;
 pub mod ipam;
 mod netlink;
 pub mod overlay;
 pub mod ports;
+pub mod service;
 mod status;
 
 use std::fs::File;
@@ -38,6 +43,7 @@ use crate::fsutil::{random_hex, read_limited, write_replace, FileLock};
 use firewall::{Firewall, Kernel};
 use ipam::{Ipam, IpamError};
 use ports::{PortError, PublishedPort, Table};
+use service::{ServicePort, ServicePortError};
 
 pub use netlink::CONTAINER_IFNAME;
 pub use status::{BridgeStatus, NetworkStatus};
@@ -115,6 +121,9 @@ pub enum NetworkError {
     /// Published ports.
     #[error("publishing ports: {0}")]
     Ports(#[from] PortError),
+    /// Service ports (node-local ingress).
+    #[error(transparent)]
+    ServicePorts(#[from] ServicePortError),
     /// The overlay between nodes.
     #[error(transparent)]
     Overlay(#[from] overlay::OverlayError),
@@ -244,6 +253,9 @@ struct State {
     /// The ports published on the node.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     ports: Vec<PublishedPort>,
+    /// The service ports of the node (node-local ingress), as last set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    service_ports: Vec<ServicePort>,
     /// Skiff's nftables table as last set up; none when the node needs none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     table: Option<Table>,
@@ -379,6 +391,7 @@ pub(crate) fn attach(
         None => State {
             ipam: Ipam::new(opts.subnet)?,
             ports: Vec::new(),
+            service_ports: Vec::new(),
             table: None,
             boot_id: String::new(),
         },
@@ -478,6 +491,9 @@ fn admit(
     if let Some((wanted, held)) = ports::conflict(&state.ports, req.ports) {
         return Err(ports::in_use(wanted, held).into());
     }
+    if let Some(e) = service::taken_by_service(&state.service_ports, req.ports) {
+        return Err(e.into());
+    }
     for m in req.ports {
         fw.probe(m)?;
     }
@@ -487,7 +503,7 @@ fn admit(
         mapping: *m,
         container_ip: req.ip,
     }));
-    state.table = ports::wanted_table(&opts.bridge, opts.subnet, opts.masquerade, &state.ports);
+    state.table = wanted_table(state, &opts.bridge, opts.subnet, opts.masquerade);
     Ok(())
 }
 
@@ -496,8 +512,20 @@ fn admit(
 fn unpublish(state: &mut State, id: &str) {
     state.ports.retain(|p| p.owner != id);
     if let Some(t) = &state.table {
-        state.table = ports::wanted_table(&t.bridge, t.subnet, t.masquerade, &state.ports);
+        state.table = wanted_table(state, &t.bridge, t.subnet, t.masquerade);
     }
+}
+
+/// The table `state` needs: one when a port or a service port is published, or
+/// masquerading is asked for.
+fn wanted_table(state: &State, bridge: &str, subnet: Ipv4Net, masquerade: bool) -> Option<Table> {
+    ports::wanted_table(bridge, subnet, masquerade, &state.ports).or_else(|| {
+        (!state.service_ports.is_empty()).then(|| Table {
+            bridge: bridge.to_string(),
+            subnet,
+            masquerade,
+        })
+    })
 }
 
 /// Makes the kernel's table what `next` says, then saves `next`; when either fails, the
@@ -511,7 +539,9 @@ fn save_synced(
     if next == prev {
         return Ok(());
     }
-    let kernel_changes = next.ports != prev.ports || next.table != prev.table;
+    let kernel_changes = next.ports != prev.ports
+        || next.service_ports != prev.service_ports
+        || next.table != prev.table;
     if kernel_changes {
         if let Err(e) = apply(fw, next, prev.table.as_ref()) {
             let _ = apply(fw, prev, next.table.as_ref());
@@ -531,7 +561,7 @@ fn apply(fw: &dyn Firewall, state: &State, old: Option<&Table>) -> Result<(), Ne
     let old_bridge = old.map(|t| t.bridge.as_str());
     match &state.table {
         Some(table) => {
-            fw.nft(&ports::render(table, &state.ports))?;
+            fw.nft(&ports::render(table, &state.ports, &state.service_ports))?;
             // After the table: its guard chain must be there before loopback is routable.
             fw.route_localnet(&table.bridge, true)?;
             if let Some(b) = old_bridge.filter(|b| *b != table.bridge) {
