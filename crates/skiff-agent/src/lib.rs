@@ -13,6 +13,7 @@
 
 pub mod desired;
 pub mod health;
+pub mod ingress;
 pub mod reconcile;
 pub mod restart;
 pub mod status;
