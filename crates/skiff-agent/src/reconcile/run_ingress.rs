@@ -10,9 +10,10 @@ use crate::ingress;
 impl Reconciler {
     /// Hands the node's service ports to the engine when they differ from the last ones
     /// handed over (after a failure too: the same list is not tried again until it changes).
-    /// A node without a bridge publishes none.
+    /// A node without a bridge publishes none; before the first full set has arrived the
+    /// list is left as it is (a restarted agent must not take out the last agent's ports).
     pub(super) async fn publish(&mut self, set: &DesiredSet, observed: &[ContainerView]) {
-        if self.opts.translate.network != NetworkMode::Bridge {
+        if self.opts.translate.network != NetworkMode::Bridge || !set.complete {
             return;
         }
         let plan = ingress::plan(set, observed, |task| {
