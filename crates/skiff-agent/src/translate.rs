@@ -6,14 +6,17 @@
 //! without (secrets and configs, a volume sub-path, an IPv6 or SCTP port) is a
 //! [`TranslateError`] naming the field, and the task fails with it.
 //!
-//! Ingress-mode ports are published on the node running the task, like host-mode ones, until
-//! the routing mesh (issue 8) publishes them on every node.
+//! Only host-mode ports are published by the container. Ingress-mode ports are checked here
+//! the same way (a task with one the engine cannot publish fails), but published once per
+//! node as a service port balanced over the service's tasks (see [`crate::ingress`]).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use skiff_api::app::{HealthTest, MountSpec, PortSpec, Protocol as ApiProtocol, ServiceSpec};
+use skiff_api::app::{
+    HealthTest, MountSpec, PortMode, PortSpec, Protocol as ApiProtocol, ServiceSpec,
+};
 use skiff_engine::container::{
     ContainerConfig, MountConfig, NetworkMode, PortMapping, Protocol, Resources,
 };
@@ -304,14 +307,22 @@ fn ports(
         });
         return Ok(Vec::new());
     }
-    spec.ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| port(task, i, p))
-        .collect()
+    let mut host = Vec::new();
+    for (i, p) in spec.ports.iter().enumerate() {
+        let mapping = port(task, i, p)?;
+        if p.mode == PortMode::Host {
+            host.push(mapping);
+        }
+    }
+    Ok(host)
 }
 
-fn port(task: &DesiredTask, i: usize, p: &PortSpec) -> Result<PortMapping, TranslateError> {
+/// Port `i` of the task's spec as the engine publishes it; refused when it cannot be.
+pub(crate) fn port(
+    task: &DesiredTask,
+    i: usize,
+    p: &PortSpec,
+) -> Result<PortMapping, TranslateError> {
     let refuse = |f: &str, reason: &str| TranslateError::Unsupported {
         task: task.id.clone(),
         field: format!("ports[{i}].{f}"),

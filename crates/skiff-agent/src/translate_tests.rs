@@ -126,7 +126,7 @@ volumes:
 }
 
 #[test]
-fn published_ports_of_both_modes_are_published_on_the_node() {
+fn only_host_mode_ports_are_published_by_the_container() {
     let t = ok("image: busybox
 ports:
   - \"8080:80\"
@@ -141,14 +141,7 @@ ports:
         container_port,
         protocol,
     };
-    assert_eq!(
-        t.config.ports,
-        [
-            mapping(None, 8080, 80, Protocol::Tcp),
-            mapping(Some([127, 0, 0, 1].into()), 5353, 53, Protocol::Udp),
-            mapping(None, 8443, 443, Protocol::Tcp),
-        ]
-    );
+    assert_eq!(t.config.ports, [mapping(None, 8443, 443, Protocol::Tcp)]);
     // Without a network, nothing is published, and the status says so.
     let no_net = TranslateOptions {
         network: NetworkMode::None,

@@ -1,5 +1,7 @@
 //! Root test: the reconciler over the real engine (containers run by shims on the real
-//! kernel, without a network: `NetworkMode::None`), with the test busybox image built here.
+//! kernel, without a network — `NetworkMode::None` — except the ingress test), with the test
+//! busybox image built here. The process moves to a network namespace of its own first
+//! (only `lo` in it), so the ingress test's bridge, nftables table and traffic stay there.
 //!
 //! This binary is also the engine's shim: the engine runs `<program> shim …` for each
 //! container and each exec, and `main` serves those before running the tests. Tests run one
@@ -79,11 +81,9 @@ impl Node {
         }
     }
 
-    fn reconciler(&self, board: &StatusBoard) -> Reconciler {
+    fn reconciler(&self, board: &StatusBoard, network: NetworkMode) -> Reconciler {
         let opts = ReconcilerOptions {
-            translate: TranslateOptions {
-                network: NetworkMode::None,
-            },
+            translate: TranslateOptions { network },
             poll_interval: Duration::from_millis(100),
         };
         Reconciler::new(
@@ -131,10 +131,14 @@ struct Running {
 }
 
 fn run(node: &Node, set: DesiredSet) -> Running {
+    run_on(node, set, NetworkMode::None)
+}
+
+fn run_on(node: &Node, set: DesiredSet, network: NetworkMode) -> Running {
     let board = StatusBoard::new();
     let (tx, rx) = watch::channel(set);
     let (stop, stopped) = oneshot::channel::<()>();
-    let handle = tokio::spawn(node.reconciler(&board).run(rx, async move {
+    let handle = tokio::spawn(node.reconciler(&board, network).run(rx, async move {
         let _ = stopped.await;
     }));
     Running {
@@ -328,6 +332,90 @@ deploy:
     r.stop().await;
 }
 
+/// `http://127.0.0.1:8080/` fetched with busybox nc (its wget crashes here): what came back.
+fn fetch_8080() -> String {
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 127.0.0.1 8080 2>&1",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Fetches until each of `want` has answered (at most 60 tries); no one else may answer.
+async fn all_answer(want: &[&str]) {
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..60 {
+        let got = tokio::task::spawn_blocking(fetch_8080).await.unwrap();
+        match want.iter().find(|w| got.contains(**w)) {
+            Some(w) => seen.insert(*w),
+            None if got.contains("web.") => panic!("an answer from elsewhere: {got:?}"),
+            None => false,
+        };
+        if seen.len() == want.len() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("only {seen:?} of {want:?} answered");
+}
+
+/// Three replicas with the ingress port 8080:80 on one node (on the bridge): one service
+/// port balances over the three (no conflict on 8080); a task taken out of the set is out
+/// of the balance; no task left: the service port goes, and Skiff's table with it.
+async fn ingress_balanced() {
+    let node = Node::new();
+    let yaml = "image: test:latest
+command: [\"sh\", \"-c\", \"mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www\"]
+stop_grace_period: 1s
+ports: [\"8080:80\"]
+";
+    let mut desired = set(vec![
+        task("taski0001", 1, yaml),
+        task("taski0002", 2, yaml),
+        task("taski0003", 3, yaml),
+    ]);
+    let r = run_on(&node, desired.clone(), NetworkMode::Bridge);
+    for id in ["taski0001", "taski0002", "taski0003"] {
+        r.until(id, "ran", running).await;
+    }
+    all_answer(&["web.1", "web.2", "web.3"]).await;
+    desired.tasks.remove("taski0003");
+    r.tx.send_replace(desired.clone());
+    wait("taski0003 removed", || r.board.get("taski0003").is_none()).await;
+    all_answer(&["web.1", "web.2"]).await;
+    for _ in 0..20 {
+        let got = tokio::task::spawn_blocking(fetch_8080).await.unwrap();
+        assert!(!got.contains("web.3"), "web.3 answered after its removal");
+    }
+    // Nothing left: no service port, no table.
+    r.tx.send_replace(set(vec![]));
+    wait("Skiff's table gone", || {
+        let listed = std::process::Command::new("nft")
+            .args(["list", "table", "ip", "skiff"])
+            .output()
+            .unwrap();
+        !listed.status.success()
+    })
+    .await;
+    wait("containers removed", || {
+        node.engine.containers().is_ok_and(|c| c.is_empty())
+    })
+    .await;
+    r.stop().await;
+}
+
+/// Waits (up to 30 s) until `ok`.
+async fn wait(what: &str, ok: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ok() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// One test: an async function run on a runtime of its own.
 type TestFn = fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 
@@ -342,7 +430,21 @@ fn main() {
             Box::pin(run_restart_fail_adopt_remove())
         }),
         ("unhealthy_restarted", || Box::pin(unhealthy_restarted())),
+        ("ingress_balanced", || Box::pin(ingress_balanced())),
     ];
+    // Still one thread: the whole process (and the shims it starts) moves.
+    // SAFETY: unshare(2) with a flag, no pointers.
+    assert_eq!(
+        unsafe { libc::unshare(libc::CLONE_NEWNET) },
+        0,
+        "unshare: {}",
+        std::io::Error::last_os_error()
+    );
+    let lo = std::process::Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .unwrap();
+    assert!(lo.success(), "ip link set lo up");
     let mut failed = Vec::new();
     for (name, test) in tests {
         if filter.as_deref().is_some_and(|f| !name.contains(f)) {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use skiff_engine::container::exec::ExecConfig;
 use skiff_engine::container::{ContainerConfig, ContainerInfo, Status};
 use skiff_engine::image::Reference;
+use skiff_engine::network::service::ServicePort;
 use skiff_engine::Engine;
 
 /// What the reconciler sees of a container.
@@ -93,6 +94,8 @@ pub trait NodeEngine: Send + Sync + std::fmt::Debug {
     fn remove(&self, id: &str) -> Result<(), NodeError>;
     /// Runs `argv` in the running container; kills it after `timeout`.
     fn exec(&self, id: &str, argv: &[String], timeout: Duration) -> Result<ExecResult, NodeError>;
+    /// Makes the node's service ports (node-local ingress) exactly `ports`.
+    fn set_service_ports(&self, ports: &[ServicePort]) -> Result<(), NodeError>;
 }
 
 /// The real [`NodeEngine`]: Skiff's engine on this node.
@@ -221,6 +224,12 @@ impl NodeEngine for LocalEngine {
                 message: e.to_string(),
             })?;
         Ok(wait_exec(child, timeout))
+    }
+
+    fn set_service_ports(&self, ports: &[ServicePort]) -> Result<(), NodeError> {
+        self.engine
+            .set_service_ports(ports)
+            .map_err(failed("set", "the service ports"))
     }
 }
 

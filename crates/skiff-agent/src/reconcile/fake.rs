@@ -4,6 +4,7 @@
 use std::sync::Mutex;
 
 use skiff_engine::container::ContainerConfig;
+use skiff_engine::network::service::ServicePort;
 
 use super::engine::{
     ContainerState, ContainerView, ExecResult, ImageSource, NodeEngine, NodeError,
@@ -22,6 +23,8 @@ struct State {
     ops: Vec<String>,
     /// Exit code of every healthcheck exec.
     health_exit: i32,
+    /// Every list of service ports set, in order.
+    service_ports: Vec<Vec<ServicePort>>,
 }
 
 impl FakeEngine {
@@ -42,6 +45,11 @@ impl FakeEngine {
         c.state = ContainerState::Exited;
         c.exit_code = Some(code);
         c.pid = None;
+    }
+
+    /// Every list of service ports set so far.
+    pub fn service_ports(&self) -> Vec<Vec<ServicePort>> {
+        self.state.lock().unwrap().service_ports.clone()
     }
 
     /// Makes every healthcheck exit with `code`.
@@ -130,5 +138,14 @@ impl NodeEngine for FakeEngine {
             exit_code: Some(code),
             output: format!("exit {code}"),
         })
+    }
+
+    fn set_service_ports(&self, ports: &[ServicePort]) -> Result<(), NodeError> {
+        self.state
+            .lock()
+            .unwrap()
+            .service_ports
+            .push(ports.to_vec());
+        Ok(())
     }
 }

@@ -25,6 +25,7 @@ use crate::health::{run_check, CheckResult, HealthRule};
 use crate::restart::{Decision, GiveUpReason};
 use crate::status::{StatusBoard, TaskStatus};
 use crate::translate::{translate, TranslateOptions};
+use skiff_engine::network::service::ServicePort;
 
 /// How the reconciler runs.
 #[derive(Debug, Clone)]
@@ -56,6 +57,9 @@ pub struct Reconciler {
     done_rx: mpsc::UnboundedReceiver<Done>,
     /// The last failure to list the containers, reported once per change.
     list_error: Option<NodeError>,
+    /// The service ports last handed to the engine (whether it took them or not): handed
+    /// again only when they change.
+    service_ports: Option<Vec<ServicePort>>,
 }
 
 /// The end of an engine operation.
@@ -100,6 +104,7 @@ impl Reconciler {
             done_tx,
             done_rx,
             list_error: None,
+            service_ports: None,
         }
     }
 
@@ -153,6 +158,7 @@ impl Reconciler {
             }
         }
         self.settle(set, &observed);
+        self.publish(set, &observed).await;
         self.due(now);
     }
 
@@ -534,6 +540,9 @@ impl Reconciler {
         }
     }
 }
+
+#[path = "run_ingress.rs"]
+mod ingress;
 
 #[cfg(test)]
 #[path = "run_tests.rs"]

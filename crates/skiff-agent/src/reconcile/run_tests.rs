@@ -203,3 +203,52 @@ async fn a_task_the_engine_cannot_run_fails_with_the_field_named() {
     let fake = h.stop().await;
     assert!(fake.ops().is_empty());
 }
+
+#[tokio::test]
+async fn ingress_ports_follow_the_healthy_running_tasks_and_are_set_only_on_change() {
+    let yaml = "image: busybox
+ports: [\"8080:80\", {target: 443, published: 8443, mode: host}]
+healthcheck:
+  test: [\"CMD\", \"check\"]
+  interval: 20ms
+  retries: 1
+deploy:
+  restart_policy:
+    condition: none
+";
+    let fake: Arc<FakeEngine> = Arc::default();
+    let h = start(fake.clone(), set(&[("a", yaml), ("b", yaml)]));
+    let backends = |fake: &FakeEngine| -> Option<Vec<String>> {
+        let last = fake.service_ports().last()?.clone();
+        assert_eq!(last.len(), 1, "{last:?}");
+        assert_eq!(
+            (last[0].name.as_str(), last[0].published),
+            ("dev/shop/web", 8080)
+        );
+        Some(last[0].backends.iter().map(|b| b.to_string()).collect())
+    };
+    let until = |want: &'static [&'static str]| {
+        let fake = fake.clone();
+        async move {
+            for _ in 0..500 {
+                if backends(&fake).is_some_and(|b| b == want) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("wanted {want:?}: {:?}", fake.service_ports());
+        }
+    };
+    // Published before any task is ready (refusing), then over both once they are healthy.
+    until(&["10.0.0.1:80", "10.0.0.2:80"]).await;
+    assert_eq!(fake.service_ports()[0][0].backends, []);
+    // Unhealthy: out of the list (and stopped: the policy does not restart it).
+    fake.set_health_exit(1);
+    until(&[]).await;
+    let fake = h.stop().await;
+    let sets = fake.service_ports();
+    assert!(
+        sets.windows(2).all(|w| w[0] != w[1]),
+        "set only on change: {sets:?}"
+    );
+}

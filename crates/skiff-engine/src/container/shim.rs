@@ -259,7 +259,9 @@ impl Shim {
             return Ok(());
         };
         let publishes = !record.config.ports.is_empty();
-        crate::network::join(attachment, &self.id, pid, publishes)
+        // Hairpin on every bridge container: any of them may become a backend of a service
+        // port (node-local ingress) without a restart, and must then reach itself through it.
+        crate::network::join(attachment, &self.id, pid, true)
             .map_err(|e| format!("network: {e}"))?;
         match crate::network::restore(&self.data_dir) {
             Err(e) if publishes => Err(format!("network: {e}")),

@@ -16,13 +16,19 @@
 //! * published ports are admitted with the address, under the same lock, and carried out by
 //!   Skiff's own nftables table (see [`ports`]), rendered whole from the state file at each
 //!   change and at each container start (a reboot or a flush loses the kernel's copy, never
-//!   the file's).
+//!   the file's);
+//! * service ports (node-local ingress, [`service`]) are a node-level list set whole by
+//!   [`crate::Engine::set_service_ports`], kept in the same file and rendered into the same
+//!   table.
 
 mod firewall;
+mod ingress;
 pub mod ipam;
 mod netlink;
 pub mod overlay;
 pub mod ports;
+pub mod service;
+mod state;
 mod status;
 
 use std::fs::File;
@@ -32,12 +38,14 @@ use std::path::{Path, PathBuf};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use crate::container::record::{boot_id, read_json, ContainerRecord, Paths};
+use crate::container::record::boot_id;
 use crate::container::PortMapping;
-use crate::fsutil::{random_hex, read_limited, write_replace, FileLock};
+use crate::fsutil::random_hex;
 use firewall::{Firewall, Kernel};
 use ipam::{Ipam, IpamError};
 use ports::{PortError, PublishedPort, Table};
+use service::ServicePortError;
+use state::{State, Store};
 
 pub use netlink::CONTAINER_IFNAME;
 pub use status::{BridgeStatus, NetworkStatus};
@@ -50,9 +58,6 @@ pub const DEFAULT_SUBNET: &str = "10.87.0.0/16";
 /// less the 50 bytes of VXLAN encapsulation, so that overlay traffic never fragments (as
 /// flannel and Swarm's overlay do).
 pub const DEFAULT_MTU: u32 = 1450;
-
-/// Largest state file read.
-const MAX_STATE: u64 = 16 << 20;
 
 /// How a node's container network is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +120,9 @@ pub enum NetworkError {
     /// Published ports.
     #[error("publishing ports: {0}")]
     Ports(#[from] PortError),
+    /// Service ports (node-local ingress).
+    #[error(transparent)]
+    ServicePorts(#[from] ServicePortError),
     /// The overlay between nodes.
     #[error(transparent)]
     Overlay(#[from] overlay::OverlayError),
@@ -236,129 +244,6 @@ pub fn check_ifname(name: &str) -> Result<(), NetworkError> {
     }
 }
 
-/// What is kept in `<data>/network/state.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct State {
-    ipam: Ipam,
-    /// The ports published on the node.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    ports: Vec<PublishedPort>,
-    /// Skiff's nftables table as last set up; none when the node needs none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    table: Option<Table>,
-    /// The boot whose container records the allocations were last checked against; another
-    /// (or none: a new or torn file) means they are checked again before the next allocation.
-    #[serde(default)]
-    boot_id: String,
-}
-
-impl State {
-    /// Makes the allocations and published ports agree with the containers under
-    /// `containers` if they were not checked in this boot (`boot`): those of removed
-    /// containers go, and each record's address and ports are taken for it.
-    fn check_against_records(&mut self, containers: &Path, boot: &str) {
-        if self.boot_id == boot {
-            return;
-        }
-        let is_live = |owner: &str| containers.join(owner).is_dir();
-        let records = recorded_attachments(containers);
-        self.ipam
-            .reconcile(is_live, records.iter().map(|r| (r.id.clone(), r.ip)));
-        ports::prune(&mut self.ports, is_live);
-        for r in &records {
-            if !r.ports.is_empty() && !self.ports.iter().any(|p| p.owner == r.id) {
-                self.ports.extend(r.ports.iter().map(|m| PublishedPort {
-                    owner: r.id.clone(),
-                    name: r.name.clone(),
-                    mapping: *m,
-                    container_ip: r.ip,
-                }));
-            }
-        }
-        self.boot_id = boot.to_string();
-    }
-}
-
-/// What a container's record says it holds on the node network.
-struct Recorded {
-    id: String,
-    name: String,
-    ip: Ipv4Addr,
-    ports: Vec<PortMapping>,
-}
-
-/// The addresses and ports the records of the containers under `containers` hold.
-fn recorded_attachments(containers: &Path) -> Vec<Recorded> {
-    let Ok(entries) = std::fs::read_dir(containers) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|id| !id.starts_with('.'))
-        .filter_map(|id| {
-            let record: ContainerRecord = read_json(&Paths::new(containers, &id).record())
-                .ok()
-                .flatten()?;
-            let ip = record.network?.ip;
-            Some(Recorded {
-                id: record.id,
-                name: record.name,
-                ip,
-                ports: record.config.ports,
-            })
-        })
-        .collect()
-}
-
-/// The node network's state files under the data directory, used under its lock.
-struct Store {
-    dir: PathBuf,
-}
-
-impl Store {
-    fn new(data_dir: &Path) -> Store {
-        Store {
-            dir: data_dir.join("network"),
-        }
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.join("state.json")
-    }
-
-    fn lock(&self) -> Result<FileLock, NetworkError> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| self.error(&self.dir, e))?;
-        let path = self.dir.join(".lock");
-        FileLock::exclusive(&path).map_err(|e| self.error(&path, e))
-    }
-
-    /// The state; `None` when there is none, or when a power failure left the file torn
-    /// (it is not synced): the allocations are then taken from the records again.
-    fn load(&self) -> Result<Option<State>, NetworkError> {
-        let path = self.path();
-        match read_limited(&path, MAX_STATE) {
-            Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.error(&path, e)),
-        }
-    }
-
-    fn save(&self, state: &State) -> Result<(), NetworkError> {
-        let path = self.path();
-        let bytes = serde_json::to_vec_pretty(state).map_err(|e| self.error(&path, e))?;
-        write_replace(&path, &bytes).map_err(|e| self.error(&path, e))
-    }
-
-    fn error(&self, path: &Path, e: impl std::fmt::Display) -> NetworkError {
-        NetworkError::State {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        }
-    }
-}
-
 /// Attaches container `id` (named `name`) to the node network: makes sure the bridge is there
 /// and right, allocates its address and publishes its ports. Nothing is changed when it
 /// fails (but a bridge it made).
@@ -379,6 +264,7 @@ pub(crate) fn attach(
         None => State {
             ipam: Ipam::new(opts.subnet)?,
             ports: Vec::new(),
+            service_ports: Vec::new(),
             table: None,
             boot_id: String::new(),
         },
@@ -478,6 +364,9 @@ fn admit(
     if let Some((wanted, held)) = ports::conflict(&state.ports, req.ports) {
         return Err(ports::in_use(wanted, held).into());
     }
+    if let Some(e) = service::taken_by_service(&state.service_ports, req.ports) {
+        return Err(e.into());
+    }
     for m in req.ports {
         fw.probe(m)?;
     }
@@ -487,7 +376,7 @@ fn admit(
         mapping: *m,
         container_ip: req.ip,
     }));
-    state.table = ports::wanted_table(&opts.bridge, opts.subnet, opts.masquerade, &state.ports);
+    state.table = wanted_table(state, &opts.bridge, opts.subnet, opts.masquerade);
     Ok(())
 }
 
@@ -496,8 +385,20 @@ fn admit(
 fn unpublish(state: &mut State, id: &str) {
     state.ports.retain(|p| p.owner != id);
     if let Some(t) = &state.table {
-        state.table = ports::wanted_table(&t.bridge, t.subnet, t.masquerade, &state.ports);
+        state.table = wanted_table(state, &t.bridge, t.subnet, t.masquerade);
     }
+}
+
+/// The table `state` needs: one when a port or a service port is published, or
+/// masquerading is asked for.
+fn wanted_table(state: &State, bridge: &str, subnet: Ipv4Net, masquerade: bool) -> Option<Table> {
+    ports::wanted_table(bridge, subnet, masquerade, &state.ports).or_else(|| {
+        (!state.service_ports.is_empty()).then(|| Table {
+            bridge: bridge.to_string(),
+            subnet,
+            masquerade,
+        })
+    })
 }
 
 /// Makes the kernel's table what `next` says, then saves `next`; when either fails, the
@@ -511,7 +412,9 @@ fn save_synced(
     if next == prev {
         return Ok(());
     }
-    let kernel_changes = next.ports != prev.ports || next.table != prev.table;
+    let kernel_changes = next.ports != prev.ports
+        || next.service_ports != prev.service_ports
+        || next.table != prev.table;
     if kernel_changes {
         if let Err(e) = apply(fw, next, prev.table.as_ref()) {
             let _ = apply(fw, prev, next.table.as_ref());
@@ -531,7 +434,7 @@ fn apply(fw: &dyn Firewall, state: &State, old: Option<&Table>) -> Result<(), Ne
     let old_bridge = old.map(|t| t.bridge.as_str());
     match &state.table {
         Some(table) => {
-            fw.nft(&ports::render(table, &state.ports))?;
+            fw.nft(&ports::render(table, &state.ports, &state.service_ports))?;
             // After the table: its guard chain must be there before loopback is routable.
             fw.route_localnet(&table.bridge, true)?;
             if let Some(b) = old_bridge.filter(|b| *b != table.bridge) {

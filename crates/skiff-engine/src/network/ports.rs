@@ -15,6 +15,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use super::overlay::OVERLAY_DEVICE;
+use super::service::{self, ServicePort};
 use crate::container::{PortMapping, Protocol};
 
 /// The nftables table Skiff owns (family `ip`); nothing else is ever touched.
@@ -65,6 +66,18 @@ pub enum PortError {
         name: String,
         /// The holder's id (12 characters).
         id: String,
+    },
+    /// A service port (node-local ingress) takes the port.
+    #[error(
+        "{wanted} conflicts with {held}, the service port of {service}: choose another host port"
+    )]
+    HeldByService {
+        /// The mapping asked for.
+        wanted: String,
+        /// The service port's.
+        held: String,
+        /// The service port's name.
+        service: String,
     },
     /// A program on the node listens on the port.
     #[error("{wanted}: a program on the node already uses this port ({message}); choose another host port")]
@@ -204,12 +217,15 @@ pub fn removal() -> String {
     format!("table ip {TABLE} {{}}\ndelete table ip {TABLE}\n")
 }
 
-/// The nft script that replaces Skiff's table with the one `table` and `ports` describe, in
-/// one transaction: other tables are never named, and the kernel applies all of it or none.
+/// The nft script that replaces Skiff's table with the one `table`, `ports` and `services`
+/// describe, in one transaction: other tables are never named, and the kernel applies all of
+/// it or none.
 ///
 /// * `prerouting` (traffic arriving at the node) and `output` (the node's own traffic) send
-///   packets addressed to one of the node's own addresses to `ports`, which DNATs them through
-///   the maps: `*_addr` for ports published on one address, `*_any` for every address;
+///   packets addressed to one of the node's own addresses to `ports`, which DNATs them: a
+///   rule per service port with backends (see [`service::dnat_rules`]), then through the
+///   maps: `*_addr` for ports published on one address, `*_any` for every address;
+/// * `refuse` (only when a service port has no backends) rejects new connections to those;
 /// * `postrouting` masquerades what a container must not see with its real source: a
 ///   container reaching a published port through the node (hairpin: the answer would
 ///   otherwise go straight back over the bridge) and the node's own loopback traffic
@@ -217,7 +233,7 @@ pub fn removal() -> String {
 /// * `guard` drops loopback addresses arriving from the bridge: `route_localnet`, which lets
 ///   the node's loopback traffic reach containers, would otherwise let containers reach the
 ///   node's loopback services.
-pub fn render(table: &Table, ports: &[PublishedPort]) -> String {
+pub fn render(table: &Table, ports: &[PublishedPort], services: &[ServicePort]) -> String {
     let (bridge, subnet) = (&table.bridge, table.subnet);
     let mut s = removal();
     let _ = writeln!(s, "table ip {TABLE} {{");
@@ -253,7 +269,7 @@ pub fn render(table: &Table, ports: &[PublishedPort]) -> String {
             }),
         );
     }
-    let mut ports_chain = Vec::new();
+    let mut ports_chain = service::dnat_rules(services);
     for proto in [Protocol::Tcp, Protocol::Udp] {
         ports_chain.push(format!(
             "dnat ip to ip daddr . {proto} dport map @{proto}_addr"
@@ -300,6 +316,15 @@ pub fn render(table: &Table, ports: &[PublishedPort]) -> String {
             format!("iifname \"{bridge}\" ip daddr 127.0.0.0/8 drop"),
         ],
     );
+    let refuse = service::refuse_rules(services);
+    if !refuse.is_empty() {
+        chain(
+            &mut s,
+            "refuse",
+            Some("type filter hook input priority 0; policy accept;"),
+            &refuse,
+        );
+    }
     s.push_str("}\n");
     s
 }

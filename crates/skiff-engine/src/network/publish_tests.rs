@@ -5,6 +5,7 @@ use std::cell::{Cell, RefCell};
 
 use super::*;
 use crate::container::Protocol;
+use service::ServicePort;
 
 /// Records what would be done to the kernel; fails on demand.
 #[derive(Default)]
@@ -87,6 +88,7 @@ impl Node {
         self.store.load().unwrap().unwrap_or_else(|| State {
             ipam: Ipam::new(self.opts.subnet).unwrap(),
             ports: Vec::new(),
+            service_ports: Vec::new(),
             table: None,
             boot_id: String::new(),
         })
@@ -269,4 +271,81 @@ fn state_files_from_before_published_ports_still_load() {
     )
     .unwrap();
     assert!(state.ports.is_empty() && state.table.is_none());
+}
+
+/// What `Engine::set_service_ports` does once the list is checked.
+fn set_services(node: &Node, services: &[ServicePort], fw: &Fake) -> Result<(), NetworkError> {
+    let state = node.state();
+    let mut next = state.clone();
+    ingress::replace(&mut next, &node.opts, services, fw)?;
+    save_synced(&node.store, &state, &next, fw)
+}
+
+fn web(backends: &[&str]) -> ServicePort {
+    ServicePort {
+        name: "dev/shop/web".into(),
+        protocol: Protocol::Tcp,
+        host_ip: None,
+        published: 8080,
+        backends: backends.iter().map(|b| b.parse().unwrap()).collect(),
+    }
+}
+
+#[test]
+fn service_ports_are_set_whole_and_the_table_goes_with_the_last() {
+    let node = Node::new();
+    let fw = Fake::default();
+    set_services(&node, &[web(&["10.87.0.2:80", "10.87.0.3:80"])], &fw).unwrap();
+    let calls = fw.take();
+    assert!(calls[0].contains("numgen random mod 2"), "{calls:?}");
+    assert_eq!(calls[1], "route_localnet skiff0 true");
+    set_services(&node, &[web(&[])], &fw).unwrap();
+    let calls = fw.take();
+    assert!(calls[0].contains("reject with tcp reset"), "{calls:?}");
+    // The same list again: nothing to do.
+    set_services(&node, &[web(&[])], &fw).unwrap();
+    assert_eq!(fw.take(), Vec::<String>::new());
+    set_services(&node, &[], &fw).unwrap();
+    let calls = fw.take();
+    assert_eq!(calls[0], "route_localnet skiff0 false");
+    assert_eq!(calls[1], format!("nft\n{}", ports::removal()));
+    assert_eq!(node.state().table, None);
+    assert!(node.state().service_ports.is_empty());
+}
+
+#[test]
+fn service_ports_and_container_ports_refuse_each_other_naming_the_holder() {
+    let node = Node::new();
+    let fw = Fake::default();
+    node.create("a", &[tcp(8080, 80)], &fw).unwrap();
+    fw.take();
+    let e = set_services(&node, &[web(&[])], &fw).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "service port dev/shop/web: 8080/tcp conflicts with 8080/tcp, published by container \
+         name-a (a): choose another host port, or remove that container"
+    );
+    node.remove("a", &fw).unwrap();
+    set_services(&node, &[web(&[])], &fw).unwrap();
+    let e = node.create("b", &[tcp(8080, 81)], &fw).unwrap_err();
+    assert!(
+        e.to_string().contains("the service port of dev/shop/web"),
+        "{e}"
+    );
+}
+
+#[test]
+fn only_new_service_ports_are_probed_for_listeners() {
+    let node = Node::new();
+    let fw = Fake::default();
+    fw.busy.set(Some(8080));
+    let e = set_services(&node, &[web(&[])], &fw).unwrap_err();
+    assert!(e.to_string().contains("a program on the node"), "{e}");
+    assert_eq!(fw.take(), Vec::<String>::new());
+    assert!(node.state().service_ports.is_empty());
+    fw.busy.set(None);
+    set_services(&node, &[web(&[])], &fw).unwrap();
+    // Held by the service port now: a later probe would see the DNAT's port, not a program.
+    fw.busy.set(Some(8080));
+    set_services(&node, &[web(&["10.87.0.2:80"])], &fw).unwrap();
 }

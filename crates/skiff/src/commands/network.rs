@@ -1,10 +1,13 @@
 //! `skiff network`: the local node's network — the VXLAN overlay to the other nodes
-//! (`overlay`), and the bridge, addresses and overlay as they are (`inspect`).
+//! (`overlay`), the service ports (`service-ports`, node-local ingress; the agent sets them),
+//! and the bridge, addresses and overlay as they are (`inspect`).
 
+use std::io::Read as _;
 use std::process::ExitCode;
 
 use clap::Subcommand;
 use skiff_engine::network::overlay::{Overlay, Peer, DEFAULT_PORT, DEFAULT_VNI};
+use skiff_engine::network::service::ServicePort;
 use skiff_engine::network::NetworkStatus;
 use skiff_engine::Engine;
 
@@ -26,6 +29,14 @@ enum Cmd {
     /// Set this node's VXLAN overlay to exactly the given peers (none without --peer), or
     /// remove it (--remove). This node's own subnet is --subnet.
     Overlay(OverlayArgs),
+    /// Set this node's service ports (node-local ingress) to exactly the JSON list in FILE
+    /// (`-`: standard input; `[]` removes them all), as the agent does: each item is
+    /// {"name", "protocol", "host_ip" (optional), "published", "backends": ["IP:PORT", …]}.
+    ServicePorts {
+        /// The file holding the list.
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+    },
     /// Show the bridge, the node subnet, the container addresses and the overlay as they are.
     #[command(visible_alias = "ls")]
     Inspect {
@@ -62,6 +73,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let engine = args.engine.open(None)?;
     match &args.command {
         Cmd::Overlay(o) => overlay(&engine, o),
+        Cmd::ServicePorts { file } => service_ports(&engine, file),
         Cmd::Inspect { output } => inspect(&engine, *output),
     }
 }
@@ -99,6 +111,20 @@ fn overlay(engine: &Engine, args: &OverlayArgs) -> anyhow::Result<ExitCode> {
             changes.len()
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn service_ports(engine: &Engine, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use anyhow::Context as _;
+    let text = if file == std::path::Path::new("-") {
+        std::io::read_to_string(std::io::stdin().take(16 << 20))
+            .context("reading standard input")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    let list: Vec<ServicePort> = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a list of service ports", file.display()))?;
+    engine.set_service_ports(&list)?;
     Ok(ExitCode::SUCCESS)
 }
 
