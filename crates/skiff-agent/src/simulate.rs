@@ -407,8 +407,16 @@ mod tests {
         let stats = Arc::new(SimStats::default());
         let (stop, stop_rx) = watch::channel(false);
         let simulation = tokio::spawn(simulate(config, stats.clone(), stop_rx));
+        // A session counts once its hello named the node: only then can it be sent to.
         eventually("every node holds a session", || {
-            server.with(|s| s.sessions.len() == NODES)
+            server.with(|s| {
+                (1..=NODES).all(|k| {
+                    let node = format!("sim-{k}");
+                    s.sessions
+                        .iter()
+                        .any(|r| r.node_id() == Some(node.as_str()) && r.to_agent.is_some())
+                })
+            })
         })
         .await;
         assert_eq!(stats.registered.load(Ordering::Relaxed), NODES);

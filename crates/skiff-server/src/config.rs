@@ -33,6 +33,9 @@ pub struct ServerConfig {
     /// How long a node's agent may stay silent before the leader marks the node down and its
     /// tasks orphaned ([`crate::DEFAULT_NODE_GRACE_PERIOD`] by default).
     pub node_grace_period: Duration,
+    /// Whether the leader runs the orchestrator, scheduler and node monitor (always, but in
+    /// tests of other parts that write tasks themselves, as these loops would).
+    pub controllers: bool,
 }
 
 /// How a server enters a cluster. A server whose data directory already holds Raft state

@@ -211,7 +211,7 @@ impl Server {
             stop: Some(stop),
             stopping,
             serving,
-            controllers: Some(controllers.spawn()),
+            controllers: config.controllers.then(|| controllers.spawn()),
         };
         let initialized = raft
             .is_initialized()

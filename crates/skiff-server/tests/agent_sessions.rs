@@ -23,6 +23,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status, Streaming};
 
+/// The tests put tasks by hand, as the orchestrator and scheduler would: those loops stay off.
+fn without_controllers(mut config: skiff_server::ServerConfig) -> skiff_server::ServerConfig {
+    config.controllers = false;
+    config
+}
+
 async fn client(c: &Cluster, i: usize) -> AgentClient<Channel> {
     AgentClient::connect(format!("http://{}", c.servers[i].local_addr()))
         .await
@@ -170,7 +176,7 @@ async fn wait_task(c: &Cluster, id: &str, done: impl Fn(&Value) -> bool) -> Valu
 
 #[tokio::test(flavor = "multi_thread")]
 async fn registration_creates_the_node_and_a_re_registration_keeps_its_subnet() {
-    let c = Cluster::one().await;
+    let c = Cluster::with(1, without_controllers).await;
     let first = register(&c, "n1", "10.0.0.1:7401").await;
     assert_eq!(
         (first.node_id.as_str(), first.pod_subnet.as_str()),
@@ -218,7 +224,7 @@ async fn registration_creates_the_node_and_a_re_registration_keeps_its_subnet() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_registrations_and_tokens_are_refused_with_what_to_fix() {
-    let c = Cluster::one().await;
+    let c = Cluster::with(1, without_controllers).await;
     let mut agent = client(&c, 0).await;
     type Tweak = fn(&mut RegisterRequest);
     let cases: [(&str, Tweak); 4] = [
@@ -271,7 +277,7 @@ async fn bad_registrations_and_tokens_are_refused_with_what_to_fix() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_starts_with_the_full_set_and_follows_changes_and_peers() {
-    let c = Cluster::one().await;
+    let c = Cluster::with(1, without_controllers).await;
     c.create_env("dev").await;
     let (status, body) = c.apply_yaml("dev", COMPOSE, &c.admin).await;
     assert!(
@@ -377,7 +383,7 @@ async fn a_session_starts_with_the_full_set_and_follows_changes_and_peers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_must_start_with_hello() {
-    let c = Cluster::one().await;
+    let c = Cluster::with(1, without_controllers).await;
     let (up, rx) = mpsc::channel(4);
     let heartbeat = Up::Heartbeat(proto::Heartbeat {
         applied_revision: 0,
@@ -399,7 +405,7 @@ async fn a_session_must_start_with_hello() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_follower_sends_agents_to_the_leader() {
-    let c = Cluster::with(2, |config| config).await;
+    let c = Cluster::with(2, without_controllers).await;
     let leader = c.leader().await;
     let follower = c.follower().await;
     let leader_addr = c.servers[leader].local_addr().to_string();

@@ -19,6 +19,7 @@ async fn raft_rpcs_without_the_cluster_secret_are_refused() {
         body_limit: skiff_server::DEFAULT_BODY_LIMIT,
         pod_cidr: skiff_server::PodCidr::default(),
         node_grace_period: skiff_server::DEFAULT_NODE_GRACE_PERIOD,
+        controllers: true,
     })
     .await
     .unwrap();

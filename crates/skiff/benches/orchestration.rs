@@ -66,7 +66,9 @@ async fn main() -> Result<()> {
     }
     let mut times = Vec::new();
     for run in 1..=args.failover_runs {
-        let took = failover(&http).await.with_context(|| format!("failover run {run}"))?;
+        let took = failover(&http)
+            .await
+            .with_context(|| format!("failover run {run}"))?;
         println!("failover run {run}: {:.2} s", took.as_secs_f64());
         times.push(took);
     }
@@ -130,7 +132,11 @@ async fn apply(http: &reqwest::Client, cluster: &SkiffCluster, yaml: String) -> 
 
 /// The tasks of the benchmark's environment, read from member `member` (stale reads, so that
 /// a follower answers and the leader is left to its work).
-async fn tasks(http: &reqwest::Client, cluster: &SkiffCluster, member: usize) -> Result<Vec<Value>> {
+async fn tasks(
+    http: &reqwest::Client,
+    cluster: &SkiffCluster,
+    member: usize,
+) -> Result<Vec<Value>> {
     let url = format!(
         "{}/v1/tasks?env={SKIFF_ENV}&stale=true",
         cluster.urls()[member]
@@ -205,7 +211,12 @@ async fn scale(http: &reqwest::Client, nodes: usize, total: usize) -> Result<(Du
     let mut last_report = Instant::now();
     loop {
         sim.check_running()?;
-        rss = pids.iter().map(|p| rss_bytes(*p)).max().unwrap_or(0).max(rss);
+        rss = pids
+            .iter()
+            .map(|p| rss_bytes(*p))
+            .max()
+            .unwrap_or(0)
+            .max(rss);
         let tasks = tasks(http, &cluster, 1).await?;
         let running: usize = running_on(&tasks).values().sum();
         if running >= total {
@@ -250,7 +261,9 @@ async fn failover(http: &reqwest::Client) -> Result<Duration> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let killed = lone.kill().context("the lone node's process was gone already")?;
+    let killed = lone
+        .kill()
+        .context("the lone node's process was gone already")?;
     loop {
         let by_node = running_on(&tasks(http, &cluster, 0).await?);
         let elsewhere: usize = by_node

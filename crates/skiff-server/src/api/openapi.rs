@@ -119,6 +119,8 @@ mod tests {
         ("/v1/cluster/members", "post"),
         ("/v1/cluster/members/{id}", "delete"),
         ("/v1/cluster/snapshot", "get"),
+        ("/v1/envs/{env}/apps/{app}/services/{svc}/scale", "post"),
+        ("/v1/nodes/{id}", "patch"),
     ];
 
     fn operations(doc: &serde_json::Value) -> Vec<(String, String)> {

@@ -6,7 +6,7 @@ use skiff_core::orchestrate::{reconcile, OrchestratorInput};
 use skiff_core::Name;
 
 use super::propose::{propose, with_retries, Outcome, MAX_OPS};
-use super::wake::Wake;
+use super::wake::{compute, Wake};
 use crate::control::{Consistency, ControlPlane, Unavailable};
 
 /// A round at least this often, for what no state change announces (restart delays passing).
@@ -26,8 +26,10 @@ pub(super) async fn run(control: ControlPlane) {
 async fn round(control: &ControlPlane) -> Result<Outcome, Unavailable> {
     let commands = control
         .read(Consistency::Stale, |state| {
-            let input = OrchestratorInput::from_state(state, crate::api::now());
-            reconcile(&input, &mut task_id).into_commands(MAX_OPS)
+            compute(|| {
+                let input = OrchestratorInput::from_state(state, crate::api::now());
+                reconcile(&input, &mut task_id).into_commands(MAX_OPS)
+            })
         })
         .await?;
     if commands.is_empty() {

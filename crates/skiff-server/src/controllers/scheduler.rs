@@ -14,7 +14,7 @@ use skiff_core::schedule::{schedule, Decision, SchedulingInput};
 use skiff_core::{Command, Expect, Key, Kind, Name, Object, Op, State};
 
 use super::propose::{propose, with_retries, Outcome, MAX_OPS};
-use super::wake::Wake;
+use super::wake::{compute, Wake};
 use crate::control::{Consistency, ControlPlane, Unavailable};
 
 /// A round at least this often.
@@ -32,7 +32,9 @@ pub(super) async fn run(control: ControlPlane) {
 
 async fn round(control: &ControlPlane) -> Result<Outcome, Unavailable> {
     let commands = control
-        .read(Consistency::Stale, |state| plan(state, crate::api::now()))
+        .read(Consistency::Stale, |state| {
+            compute(|| plan(state, crate::api::now()))
+        })
         .await?;
     if commands.is_empty() {
         return Ok(Outcome::Applied);

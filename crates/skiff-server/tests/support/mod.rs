@@ -54,6 +54,7 @@ pub fn config(id: u64, dir: &Path, start: Start) -> ServerConfig {
         body_limit: DEFAULT_BODY_LIMIT,
         pod_cidr: PodCidr::default(),
         node_grace_period: skiff_server::DEFAULT_NODE_GRACE_PERIOD,
+        controllers: true,
     }
 }
 

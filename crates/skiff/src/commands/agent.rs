@@ -69,7 +69,12 @@ pub struct Args {
     simulate: Option<usize>,
     /// The simulated nodes' ids start with this (`PREFIX-1` …), so that several simulations
     /// can join one cluster.
-    #[arg(long, value_name = "PREFIX", default_value = "sim", requires = "simulate")]
+    #[arg(
+        long,
+        value_name = "PREFIX",
+        default_value = "sim",
+        requires = "simulate"
+    )]
     simulate_prefix: String,
 }
 

@@ -63,6 +63,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             body_limit: DEFAULT_BODY_LIMIT,
             pod_cidr: skiff_server::PodCidr::default(),
             node_grace_period: skiff_server::DEFAULT_NODE_GRACE_PERIOD,
+            controllers: true,
         };
         let server = Server::start(config).await?;
         let addr = server.local_addr().to_string();

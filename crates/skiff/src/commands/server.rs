@@ -100,6 +100,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         body_limit: DEFAULT_BODY_LIMIT,
         pod_cidr: args.pod_cidr,
         node_grace_period: args.node_grace_period,
+        controllers: true,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
