@@ -250,3 +250,186 @@ fn an_agent_restart_restarts_no_container() {
     };
     assert_eq!(summary(&after), summary(&tasks), "tasks changed");
 }
+
+#[test]
+fn drain_moves_tasks_activate_brings_the_global_one_back_and_scale_goes_up_and_down() {
+    let cluster = TestCluster::start();
+    apply_shop(&cluster);
+
+    cluster.skiff_ok(&["node", "drain", "node2"]);
+    cluster.wait_for("node2 emptied", Duration::from_secs(20), |c| {
+        let tasks = c.tasks()?;
+        let web = running(&tasks, "web");
+        let worker = running(&tasks, "worker");
+        let on2 = running_containers(c, "node2");
+        let moved = web.len() == 3 && !nodes_of(&web).contains("node2");
+        let workers = nodes_of(&worker) == ["node1", "node3"].map(String::from).into();
+        (moved && workers && on2.is_empty())
+            .then_some(())
+            .ok_or(format!(
+                "web: {web:#?}\nworker: {worker:#?}\ncontainers running on node2: {on2:#?}"
+            ))
+    });
+
+    cluster.skiff_ok(&["node", "activate", "node2"]);
+    cluster.wait_for("a worker on node2 again", Duration::from_secs(20), |c| {
+        let worker = running(&c.tasks()?, "worker");
+        (nodes_of(&worker) == all_nodes() && worker.len() == 3)
+            .then_some(())
+            .ok_or(format!("{worker:#?}"))
+    });
+
+    cluster.skiff_ok(&["scale", "shop/web=5"]);
+    let up = cluster.wait_for("five web tasks", Duration::from_secs(20), |c| {
+        let web = running(&c.tasks()?, "web");
+        (web.len() == 5)
+            .then_some(web.clone())
+            .ok_or(format!("{web:#?}"))
+    });
+    for t in &up {
+        let ip = t.ip.clone().expect("an address");
+        cluster.wait_for(&format!("{ip} to answer"), Duration::from_secs(10), |c| {
+            http_get(&c.net.hosts[0], &ip)
+        });
+    }
+
+    cluster.skiff_ok(&["scale", "shop/web=2"]);
+    cluster.wait_for(
+        "two web tasks, three containers gone",
+        Duration::from_secs(20),
+        |c| {
+            let tasks = c.tasks()?;
+            let web = running(&tasks, "web");
+            let web_containers: Vec<Container> = ["node1", "node2", "node3"]
+                .iter()
+                .flat_map(|n| running_containers(c, n))
+                .filter(|k| web.iter().all(|t| Some(&t.id) != k.task.as_ref()))
+                .filter(|k| {
+                    running(&tasks, "worker")
+                        .iter()
+                        .all(|t| Some(&t.id) != k.task.as_ref())
+                })
+                .collect();
+            let slots: BTreeSet<String> = web.iter().map(|t| t.slot.clone()).collect();
+            (web.len() == 2
+                && web_containers.is_empty()
+                && slots == ["1", "2"].map(String::from).into())
+            .then_some(())
+            .ok_or(format!(
+                "web: {web:#?}\nother running containers: {web_containers:#?}"
+            ))
+        },
+    );
+}
+
+/// A service whose one task fails at once, restarted in place at most once.
+const FLAKY: &str = r#"
+name: flaky
+services:
+  bad:
+    image: test:latest
+    command: ["sh", "-c", "exit 3"]
+    deploy:
+      replicas: 1
+      restart_policy:
+        condition: on-failure
+        max_attempts: 1
+        delay: 500ms
+"#;
+
+#[test]
+fn an_exhausted_restart_policy_fails_the_task_and_replaces_it() {
+    let cluster = TestCluster::start();
+    cluster.apply("flaky", FLAKY);
+    let (failed, replacement) = cluster.wait_for(
+        "a failed task and its replacement",
+        Duration::from_secs(30),
+        |c| {
+            let tasks: Vec<Task> = c
+                .tasks()?
+                .into_iter()
+                .filter(|t| t.service == "bad")
+                .collect();
+            let failed = tasks.iter().find(|t| t.observed == "failed");
+            let newer = failed.and_then(|f| {
+                tasks
+                    .iter()
+                    .find(|t| t.id != f.id && t.slot == f.slot && t.desired == "running")
+            });
+            match (failed, newer) {
+                (Some(f), Some(n)) => Ok((f.clone(), n.clone())),
+                _ => Err(format!("{tasks:#?}")),
+            }
+        },
+    );
+    assert_eq!(failed.exit_code, Some(3), "{failed:?}");
+    assert_eq!(
+        failed.restart_count, 1,
+        "one restart in place first: {failed:?}"
+    );
+    assert_eq!(failed.desired, "shutdown", "{failed:?}");
+    assert!(
+        replacement.created_at >= failed.created_at,
+        "{replacement:?}"
+    );
+}
+
+#[test]
+fn an_apply_completes_when_the_leader_is_killed_during_it() {
+    let mut cluster = TestCluster::start();
+    let status = cluster.json(&["cluster", "status", "-o", "json"]).unwrap();
+    let leader = status["leader"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no leader in {status}")) as usize;
+    let file = cluster.compose_file("shop", SHOP);
+    let mut apply = cluster
+        .command(&["apply", "-f", file.to_str().unwrap(), "-p", "shop"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start skiff apply");
+    // The CLI needs a few milliseconds to load the file and connect: kill the leader then.
+    std::thread::sleep(Duration::from_millis(30));
+    cluster.kill_server(leader);
+    let out = wait_with_timeout(&mut apply, Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "skiff apply failed after server {leader} was killed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cluster.wait_for("shop's tasks running", Duration::from_secs(30), |c| {
+        let tasks = c.tasks()?;
+        let web = running(&tasks, "web");
+        let worker = running(&tasks, "worker");
+        (web.len() == 3 && worker.len() == 3)
+            .then_some(())
+            .ok_or(format!("{tasks:#?}"))
+    });
+}
+
+/// Waits for `child` to exit (killing it after `timeout`) and collects its output.
+fn wait_with_timeout(child: &mut std::process::Child, timeout: Duration) -> std::process::Output {
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    use std::io::Read;
+    if let Some(mut o) = child.stdout.take() {
+        let _ = o.read_to_end(&mut stdout);
+    }
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_end(&mut stderr);
+    }
+    std::process::Output {
+        status: child.wait().expect("reap"),
+        stdout,
+        stderr,
+    }
+}

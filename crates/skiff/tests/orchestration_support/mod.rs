@@ -51,6 +51,7 @@ impl TestCluster {
     /// waits until the three nodes are ready.
     pub fn start() -> TestCluster {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let began = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix("skiff-orch-test-")
             .tempdir()
@@ -61,7 +62,7 @@ impl TestCluster {
             token: String::new(),
             dir,
             net: TestNet::with_engines_at(3, "engine"),
-            began: Instant::now(),
+            began,
             _turn: turn,
         };
         cluster.start_servers();
