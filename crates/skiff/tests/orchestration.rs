@@ -382,14 +382,18 @@ fn an_apply_completes_when_the_leader_is_killed_during_it() {
         .as_u64()
         .unwrap_or_else(|| panic!("no leader in {status}")) as usize;
     let file = cluster.compose_file("shop", SHOP);
+    // The leader is frozen first, so that the apply surely reaches it (it is first in the
+    // CLI's list; the kernel accepts the connection and takes the request) and is surely not
+    // answered; it is then killed, under the request.
+    cluster.freeze_server(leader);
     let mut apply = cluster
         .command(&["apply", "-f", file.to_str().unwrap(), "-p", "shop"])
+        .env("SKIFF_SERVER", cluster.servers_from(leader))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start skiff apply");
-    // The CLI needs a few milliseconds to load the file and connect: kill the leader then.
-    std::thread::sleep(Duration::from_millis(30));
+    std::thread::sleep(Duration::from_millis(500));
     cluster.kill_server(leader);
     let out = wait_with_timeout(&mut apply, Duration::from_secs(30));
     assert!(
@@ -397,6 +401,10 @@ fn an_apply_completes_when_the_leader_is_killed_during_it() {
         "skiff apply failed after server {leader} was killed:\nstdout: {}\nstderr: {}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "skiff apply said:\n{}",
+        String::from_utf8_lossy(&out.stdout)
     );
     cluster.wait_for("shop's tasks running", Duration::from_secs(30), |c| {
         let tasks = c.tasks()?;

@@ -190,6 +190,18 @@ impl TestCluster {
         self.agents[n - 1].respawn();
     }
 
+    /// SIGSTOPs server `id`: its sockets still accept connections, it answers nothing.
+    pub fn freeze_server(&self, id: usize) {
+        self.servers[id - 1].signal(nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// The servers' addresses with server `id`'s first: where the CLI sends its first attempt.
+    pub fn servers_from(&self, id: usize) -> String {
+        let mut list = vec![self.server_addr(id - 1)];
+        list.extend((0..3).filter(|&i| i != id - 1).map(|i| self.server_addr(i)));
+        list.join(",")
+    }
+
     /// SIGKILLs server `id`.
     pub fn kill_server(&mut self, id: usize) {
         self.servers[id - 1].kill();

@@ -131,6 +131,15 @@ impl Proc {
         Pid::from_raw(self.child.as_ref().expect("it runs").id() as i32)
     }
 
+    /// Sends `signal` to the running process.
+    pub fn signal(&self, signal: Signal) {
+        kill(self.pid(), signal).expect("signal the process");
+        self.note(&format!(
+            "--- process {} sent {signal} by the test",
+            self.pid()
+        ));
+    }
+
     /// SIGKILLs the process (if it runs) and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
