@@ -12,13 +12,15 @@ use std::time::{Duration, Instant};
 use orchestration_support::{http_get, running, Container, Task, TestCluster, GRACE};
 
 /// `web`: three replicas of busybox httpd serving their host name; `worker`: one `sleep` per
-/// node.
+/// node. Both first processes ignore SIGTERM (the first process of a PID namespace gets only
+/// the signals it handles): a stop kills them after their grace period, kept short here.
 const SHOP: &str = r#"
 name: shop
 services:
   web:
     image: test:latest
     command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]
+    stop_grace_period: 1s
     deploy:
       replicas: 3
       restart_policy:
@@ -27,6 +29,7 @@ services:
   worker:
     image: test:latest
     command: ["sleep", "3600"]
+    stop_grace_period: 1s
     deploy:
       mode: global
 "#;
@@ -440,4 +443,88 @@ fn wait_with_timeout(child: &mut std::process::Child, timeout: Duration) -> std:
         stdout,
         stderr,
     }
+}
+
+#[test]
+fn a_global_service_follows_nodes_joining_and_leaving() {
+    let mut cluster = TestCluster::start_with_agents(2);
+    cluster.apply("shop", SHOP);
+    cluster.wait_for("web and a worker per node", Duration::from_secs(30), |c| {
+        let tasks = c.tasks()?;
+        let (web, worker) = (running(&tasks, "web"), running(&tasks, "worker"));
+        (web.len() == 3 && nodes_of(&worker) == ["node1", "node2"].map(String::from).into())
+            .then_some(())
+            .ok_or(format!("{tasks:#?}"))
+    });
+
+    cluster.start_agent(3);
+    let joined = cluster.wait_for("a worker on the new node", Duration::from_secs(20), |c| {
+        let worker = running(&c.tasks()?, "worker");
+        (nodes_of(&worker) == all_nodes() && worker.len() == 3)
+            .then(|| task_on(&worker, "worker", "node3"))
+            .ok_or(format!("{worker:#?}"))
+    });
+
+    cluster.kill_agent(3);
+    cluster.wait_for(
+        "node3's worker stopped and not replaced",
+        GRACE + Duration::from_secs(5),
+        |c| {
+            let tasks = c.tasks()?;
+            let gone = tasks.iter().find(|t| t.id == joined.id).ok_or("gone")?;
+            let worker = running(&tasks, "worker");
+            let fine = gone.desired != "running"
+                && worker.len() == 2
+                && nodes_of(&worker) == ["node1", "node2"].map(String::from).into();
+            fine.then_some(()).ok_or(format!("{tasks:#?}"))
+        },
+    );
+}
+
+#[test]
+fn a_host_cut_off_has_its_tasks_replaced_and_stops_them_when_it_returns() {
+    let cluster = TestCluster::start();
+    let tasks = apply_shop(&cluster);
+    let old_web = task_on(&tasks, "web", "node3");
+    let old_worker = task_on(&tasks, "worker", "node3");
+
+    let cut = Instant::now();
+    cluster.plug(3, false);
+    // Server 3 is cut off too: if it led, the others elect a new leader first.
+    let limit = GRACE + Duration::from_secs(5);
+    cluster.wait_for("web replaced off node3", limit, |c| {
+        let web = running(&c.tasks()?, "web");
+        (web.len() == 3 && !nodes_of(&web).contains("node3"))
+            .then_some(())
+            .ok_or(format!("web tasks running: {web:#?}"))
+    });
+    eprintln!("replaced {:?} after the host was cut off", cut.elapsed());
+    // Cut off, node3 keeps running what it ran: it cannot know.
+    let on3: Vec<_> = running_containers(&cluster, "node3")
+        .into_iter()
+        .filter_map(|c| c.task)
+        .collect();
+    assert!(on3.contains(&old_web.id), "{on3:?}");
+
+    cluster.plug(3, true);
+    cluster.wait_for(
+        "node3's old containers stopped and a new worker on it",
+        Duration::from_secs(20),
+        |c| {
+            let tasks = c.tasks()?;
+            let on3: Vec<_> = running_containers(c, "node3")
+                .into_iter()
+                .filter_map(|c| c.task)
+                .collect();
+            let worker = running(&tasks, "worker");
+            let stale = on3.contains(&old_web.id) || on3.contains(&old_worker.id);
+            let back = worker
+                .iter()
+                .any(|t| t.node.as_deref() == Some("node3") && t.id != old_worker.id);
+            (!stale && back && worker.len() == 3)
+                .then_some(())
+                .ok_or(format!("on node3: {on3:?}; workers: {worker:#?}"))
+        },
+    );
+    assert_eq!(running(&cluster.tasks().unwrap(), "web").len(), 3);
 }

@@ -50,6 +50,12 @@ impl TestCluster {
     /// Starts the servers, waits for three voters and a leader, then starts the agents and
     /// waits until the three nodes are ready.
     pub fn start() -> TestCluster {
+        Self::start_with_agents(3)
+    }
+
+    /// Like [`TestCluster::start`], with agents on the first `agents` hosts only (the others
+    /// join with [`TestCluster::start_agent`]).
+    pub fn start_with_agents(agents: usize) -> TestCluster {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let began = Instant::now();
         let dir = tempfile::Builder::new()
@@ -67,13 +73,12 @@ impl TestCluster {
         };
         cluster.start_servers();
         cluster.skiff_ok(&["env", "create", "dev"]);
-        for i in 0..3 {
-            let agent = cluster.spawn_agent(i);
-            cluster.agents.push(agent);
+        for n in 1..=agents {
+            cluster.start_agent(n);
         }
-        cluster.wait_for("three ready nodes", Duration::from_secs(30), |c| {
+        cluster.wait_for("the nodes ready", Duration::from_secs(30), |c| {
             let ready = c.ready_nodes();
-            (ready.len() == 3)
+            (ready.len() == agents)
                 .then_some(())
                 .ok_or(format!("ready: {ready:?}"))
         });
@@ -173,6 +178,19 @@ impl TestCluster {
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("no host for node {node:?}"));
         &self.net.hosts[n - 1]
+    }
+
+    /// Starts node `n`'s agent for the first time (agents start in host order).
+    pub fn start_agent(&mut self, n: usize) {
+        assert_eq!(n, self.agents.len() + 1, "agents start in host order");
+        let agent = self.spawn_agent(n - 1);
+        self.agents.push(agent);
+    }
+
+    /// Cuts host `n` (1-based) off the switch (`on`: false) or plugs it back.
+    pub fn plug(&self, n: usize, on: bool) {
+        let state = if on { "up" } else { "down" };
+        self.net.hosts[n - 1].sh_ok(&format!("ip link set eth0 {state}"));
     }
 
     /// SIGKILLs node `n`'s agent (1-based).
@@ -293,10 +311,14 @@ impl TestCluster {
         timeout: Duration,
         mut f: impl FnMut(&TestCluster) -> Result<T, String>,
     ) -> T {
-        let deadline = Instant::now() + timeout;
+        let start = Instant::now();
+        let deadline = start + timeout;
         loop {
             match f(self) {
-                Ok(v) => return v,
+                Ok(v) => {
+                    eprintln!("{what}: after {:?}", start.elapsed());
+                    return v;
+                }
                 Err(e) if Instant::now() > deadline => {
                     self.fail(&format!("waited {timeout:?} for {what}; last: {e}"))
                 }
