@@ -83,13 +83,16 @@ impl Client {
         replicas: u32,
     ) -> Result<ApplyResult, Error> {
         let path = ["v1", "envs", env, "apps", app, "services", service, "scale"];
-        let call = Call::new(Method::POST, &path).json(&ScaleRequest { replicas })?;
+        let call = Call::new(Method::POST, &path)
+            .json(&ScaleRequest { replicas })?
+            .idempotent();
         self.call(call).await
     }
 }
 
+/// An apply: idempotent, since applying the same app again changes nothing.
 fn apply_call(env: &str, dry_run: bool) -> Call {
-    let call = Call::new(Method::POST, &["v1", "envs", env, "apps"]);
+    let call = Call::new(Method::POST, &["v1", "envs", env, "apps"]).idempotent();
     if dry_run {
         call.query("dry_run", "true")
     } else {

@@ -18,9 +18,12 @@
 //! until the retry deadline (15 s by default, [`Client::with_retry_deadline`]). Any other answer
 //! is final: a 4xx or a 500 is never retried.
 //!
-//! Writes are retried too. A write whose connection broke or timed out after the server got it
-//! may have been applied, and the retry then applies it again or answers a conflict (a create
-//! answers 409 because the first attempt created it). Where that matters, make the write
+//! Writes are retried when they surely were not applied (the connection was refused, a 503
+//! answered before anything was proposed). A write whose connection broke or timed out after the
+//! server got it may have been applied: it fails with [`Error::Indeterminate`], except the
+//! idempotent ones — applying an app ([`Client::apply_app`], [`Client::apply_compose`]) and
+//! scaling a service ([`Client::scale_service`]) — which are sent again (the second answer then
+//! shows no change when the first was applied). Where a retry matters, make the write
 //! conditional: configs take an [`Expect`] (compare-and-swap), and creates are create-only.
 #![warn(missing_docs)]
 

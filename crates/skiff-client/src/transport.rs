@@ -2,7 +2,9 @@
 //! connection error or a 503, and backing off between rounds until the retry deadline.
 //!
 //! Only "nobody could serve this now" is retried: a refused or broken connection, a timeout, a
-//! 503 (no leader, an election, a lost quorum). Any other answer, error or not, is final.
+//! 503 (no leader, an election, a lost quorum). Any other answer, error or not, is final. A write
+//! that may have been applied (broken connection, timeout) is not sent again unless the call is
+//! idempotent ([`Call::idempotent`]).
 
 use std::time::Duration;
 
@@ -39,6 +41,8 @@ pub(crate) struct Call {
     headers: Vec<(HeaderName, HeaderValue)>,
     body: Option<(&'static str, Vec<u8>)>,
     timeout: Option<Duration>,
+    /// Whether sending it twice does what sending it once does (see [`Call::idempotent`]).
+    idempotent: bool,
     /// `METHOD /path`, for messages.
     pub(crate) endpoint: String,
 }
@@ -66,6 +70,7 @@ impl Call {
             headers: Vec::new(),
             body: None,
             timeout: None,
+            idempotent: false,
             endpoint,
         }
     }
@@ -106,6 +111,15 @@ impl Call {
     /// Waits this long for each attempt instead of the client's attempt timeout.
     pub(crate) fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Marks a write whose second application changes nothing more than the first (an apply
+    /// of a whole app, a scale to N): when its outcome is unknown (the connection broke, no
+    /// answer in time, a 503 `timeout`) it is sent again, like a read, instead of failing
+    /// with [`Error::Indeterminate`].
+    pub(crate) fn idempotent(mut self) -> Self {
+        self.idempotent = true;
         self
     }
 
@@ -273,9 +287,10 @@ impl Client {
         if self.stale_reads && call.method == Method::GET && call.takes_stale() {
             request = request.query(&[("stale", "true")]);
         }
-        // A read may be sent again anywhere; a write only when it surely was not applied: the
-        // connection was refused, or a 503 that is answered before anything is proposed.
-        let write = call.method != Method::GET && call.method != Method::HEAD;
+        // A read may be sent again anywhere, and so may an idempotent write; any other write
+        // only when it surely was not applied: the connection was refused, or a 503 that is
+        // answered before anything is proposed.
+        let write = !call.idempotent && call.method != Method::GET && call.method != Method::HEAD;
         let indeterminate = |reason: String| {
             Attempt::Indeterminate(Error::Indeterminate {
                 endpoint: call.endpoint.clone(),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::Router;
 use skiff_client::{Client, Error, Expect};
 use stub::{empty_list, error, refused, unavailable, Counter, Stub};
@@ -250,4 +250,46 @@ async fn a_write_that_may_have_been_applied_is_not_sent_again() {
         .unwrap_err();
     assert_eq!(got.code(), Some("timeout"), "{got}");
     assert_eq!((unsure_calls.get(), other_calls.get()), (1, 0));
+}
+
+/// A stub whose scale `POST` counts its calls and answers with `answer`.
+async fn scale_stub(answer: fn() -> axum::response::Response) -> (Stub, Counter) {
+    let count = Counter::default();
+    let seen = count.clone();
+    let router = Router::new().route(
+        "/v1/envs/{env}/apps/{app}/services/{service}/scale",
+        post(move || async move {
+            seen.bump();
+            answer()
+        }),
+    );
+    (Stub::serve(router).await, count)
+}
+
+#[tokio::test]
+async fn an_idempotent_write_that_may_have_been_applied_is_sent_again() {
+    // A scale to N does nothing more when sent twice: unlike other writes, it is retried.
+    let (unsure, unsure_calls) = scale_stub(|| {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the cluster did not answer",
+        )
+    })
+    .await;
+    let (other, other_calls) = scale_stub(|| {
+        axum::Json(serde_json::json!({
+            "revision": null,
+            "dry_run": false,
+            "diff": {"env": "dev", "app": "shop", "from_revision": 2, "to_revision": 2, "objects": []},
+        }))
+        .into_response()
+    })
+    .await;
+    let got = client(&[unsure.name(), other.name()])
+        .scale_service("dev", "shop", "web", 5)
+        .await
+        .unwrap();
+    assert_eq!(got.revision, None, "the first attempt had applied it");
+    assert_eq!((unsure_calls.get(), other_calls.get()), (1, 1));
 }

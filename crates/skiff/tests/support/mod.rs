@@ -22,6 +22,9 @@ pub struct TestEngine {
     /// The network namespace (under /run/netns) every command runs in, when not the test
     /// process's own (see `netns.rs`).
     pub netns: Option<String>,
+    /// The data directory's name under `dir` (`data` unless made by
+    /// [`TestEngine::with_image_at`]).
+    pub data_name: &'static str,
 }
 
 impl TestEngine {
@@ -33,7 +36,14 @@ impl TestEngine {
     /// A fresh data directory with the test image loaded, whose commands run in network
     /// namespace `netns` (only the network namespace: mounts stay the test's).
     pub fn with_image_in(netns: Option<&str>) -> TestEngine {
+        TestEngine::with_image_at(netns, "data")
+    }
+
+    /// Like [`TestEngine::with_image_in`], with the data directory at `dir/NAME` (an agent's
+    /// data directory `dir` keeps its engine in `dir/engine`).
+    pub fn with_image_at(netns: Option<&str>, data_name: &'static str) -> TestEngine {
         let mut engine = TestEngine::empty();
+        engine.data_name = data_name;
         engine.netns = netns.map(str::to_string);
         let layout = engine.dir.path().join("layout");
         layered_busybox().write_oci_layout(&layout, "test:latest");
@@ -47,12 +57,16 @@ impl TestEngine {
             .prefix("skiff-engine-test-")
             .tempdir()
             .unwrap();
-        TestEngine { dir, netns: None }
+        TestEngine {
+            dir,
+            netns: None,
+            data_name: "data",
+        }
     }
 
     /// The data directory.
     pub fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.dir.path().join(self.data_name)
     }
 
     /// Runs `skiff GROUP --data-dir DATA REST…` for `args` = `[GROUP, REST…]` (before the

@@ -47,6 +47,12 @@ fn ip(args: &[&str]) {
 impl TestNet {
     /// A switch with `n` hosts, each with the test image loaded.
     pub fn new(n: usize) -> TestNet {
+        TestNet::with_engines_at(n, "data")
+    }
+
+    /// Like [`TestNet::new`], each host's engine data directory named `data_name` (see
+    /// [`TestEngine::with_image_at`]).
+    pub fn with_engines_at(n: usize, data_name: &'static str) -> TestNet {
         let tag = format!(
             "skt{}x{}",
             std::process::id(),
@@ -82,7 +88,7 @@ impl TestNet {
                 "eth0",
             ]);
             ip(&["-n", &netns, "link", "set", "eth0", "up"]);
-            let engine = TestEngine::with_image_in(Some(&netns));
+            let engine = TestEngine::with_image_at(Some(&netns), data_name);
             net.hosts.push(TestHost {
                 engine,
                 netns,
