@@ -13,6 +13,7 @@
 
 pub mod desired;
 pub mod health;
+pub mod node_service;
 pub mod overlay;
 pub mod reconcile;
 pub mod restart;

@@ -34,9 +34,11 @@ const OUTBOX: usize = 16;
 pub type Outbox = ReceiverStream<Result<ServerMessage, Status>>;
 
 /// Opens a session: checks that this server leads and that the agent's first message is the
-/// `Hello` of a registered node, then starts following the state for it.
+/// `Hello` of a registered node, then starts following the state for it. `token` (the one the
+/// session presented) is kept in [`Shared::links`] while the session lasts.
 pub async fn open(
     shared: Arc<Shared>,
+    token: String,
     mut incoming: Streaming<AgentMessage>,
 ) -> Result<Outbox, Status> {
     if !shared.control.is_leader() {
@@ -74,9 +76,11 @@ pub async fn open(
     shared.heartbeats.record(node.as_str(), Instant::now());
     let (outbox, messages) = mpsc::channel(OUTBOX);
     let listener = tokio::spawn(listen(shared.clone(), node.clone(), incoming));
+    let linked = shared.links.link(node.as_str(), token);
     tokio::spawn(async move {
         follow(&shared, &node, &outbox).await;
         listener.abort();
+        shared.links.forget(linked);
     });
     Ok(ReceiverStream::new(messages))
 }
