@@ -2,8 +2,9 @@
 //!
 //! An agent accepts exactly the token it holds its session with. The servers store tokens
 //! only as digests, so the leader keeps, in memory, the token each node's live session
-//! presented (already checked to be a valid admin token) and calls the node's `Node` service
-//! with it: [`NodeLinks`]. Nothing is written through Raft or to disk; a new leader learns the
+//! presented (already checked to be a valid admin token), with the node's address when that
+//! session began, and calls the node's `Node` service there with it: [`NodeLinks`]. The token
+//! thus only ever goes back to the address its own session's node had registered. Nothing is written through Raft or to disk; a new leader learns the
 //! tokens as the agents reconnect to it, and a node without a session on this server cannot be
 //! reached (the API answers 503 `node_not_connected`). See docs/control-plane.md, "Logs and
 //! exec".
@@ -22,7 +23,8 @@ use tonic::{Request, Status};
 /// How long the server waits to connect to an agent.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Node id → the token of its live session on this server. Cloning is cheap; clones share it.
+/// Node id → the token of its live session on this server and the node's address then.
+/// Cloning is cheap; clones share it.
 #[derive(Debug, Clone, Default)]
 pub struct NodeLinks {
     inner: Arc<Links>,
@@ -30,8 +32,16 @@ pub struct NodeLinks {
 
 #[derive(Debug, Default)]
 struct Links {
-    tokens: Mutex<HashMap<String, (u64, String)>>,
+    tokens: Mutex<HashMap<String, Link>>,
     serial: AtomicU64,
+}
+
+/// One live session: its serial, token, and the node's address when it began.
+#[derive(Debug)]
+struct Link {
+    serial: u64,
+    token: String,
+    address: String,
 }
 
 /// What [`NodeLinks::connect`] could not do.
@@ -88,10 +98,16 @@ impl NodeLinks {
         Self::default()
     }
 
-    /// Records that `node`'s session presented `token` (replacing an older session's).
-    pub fn link(&self, node: &str, token: String) -> Linked {
+    /// Records that `node`'s session presented `token` while the node was registered at
+    /// `address` (replacing an older session's).
+    pub fn link(&self, node: &str, token: String, address: String) -> Linked {
         let serial = self.inner.serial.fetch_add(1, Ordering::Relaxed);
-        self.lock().insert(node.to_owned(), (serial, token));
+        let link = Link {
+            serial,
+            token,
+            address,
+        };
+        self.lock().insert(node.to_owned(), link);
         Linked {
             node: node.to_owned(),
             serial,
@@ -103,7 +119,7 @@ impl NodeLinks {
         let mut tokens = self.lock();
         if tokens
             .get(&linked.node)
-            .is_some_and(|(s, _)| *s == linked.serial)
+            .is_some_and(|l| l.serial == linked.serial)
         {
             tokens.remove(&linked.node);
         }
@@ -114,15 +130,17 @@ impl NodeLinks {
         self.lock().contains_key(node)
     }
 
-    /// A client of `node`'s `Node` service at `address` (connected lazily, on the first call).
-    pub fn connect(&self, node: &str, address: &str) -> Result<AgentClient, LinkError> {
-        let token = self
+    /// A client of `node`'s `Node` service at the address of its session (connected lazily,
+    /// on the first call), and that address.
+    pub fn connect(&self, node: &str) -> Result<(AgentClient, String), LinkError> {
+        let (token, address) = self
             .lock()
             .get(node)
-            .map(|(_, token)| token.clone())
+            .map(|l| (l.token.clone(), l.address.clone()))
             .ok_or_else(|| LinkError::NotConnected {
                 node: node.to_owned(),
             })?;
+        let address = address.as_str();
         let bad = || LinkError::BadAddress {
             node: node.to_owned(),
             address: address.to_owned(),
@@ -132,13 +150,11 @@ impl NodeLinks {
             .map_err(|_| bad())?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true);
-        Ok(NodeClient::with_interceptor(
-            endpoint.connect_lazy(),
-            Bearer(bearer),
-        ))
+        let client = NodeClient::with_interceptor(endpoint.connect_lazy(), Bearer(bearer));
+        Ok((client, address.to_owned()))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, String)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Link>> {
         self.inner.tokens.lock().expect("node links lock")
     }
 }
@@ -156,17 +172,19 @@ pub fn bearer(metadata: &tonic::metadata::MetadataMap) -> Option<String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_session_forgets_only_its_own_token() {
+    #[tokio::test]
+    async fn a_session_forgets_only_its_own_token() {
         let links = NodeLinks::new();
-        let old = links.link("n1", "skiff.a.1".into());
-        let new = links.link("n1", "skiff.a.2".into());
+        let old = links.link("n1", "skiff.a.1".into(), "10.0.0.1:7410".into());
+        let new = links.link("n1", "skiff.a.2".into(), "10.0.0.2:7410".into());
+        let (_, address) = links.connect("n1").unwrap();
+        assert_eq!(address, "10.0.0.2:7410", "the newer session's address");
         links.forget(old);
         assert!(links.is_linked("n1"), "the newer session's token stays");
         links.forget(new);
         assert!(!links.is_linked("n1"));
         assert!(matches!(
-            links.connect("n1", "127.0.0.1:7410"),
+            links.connect("n1"),
             Err(LinkError::NotConnected { .. })
         ));
     }
@@ -174,10 +192,11 @@ mod tests {
     #[tokio::test]
     async fn clients_need_a_host_and_port() {
         let links = NodeLinks::new();
-        let _linked = links.link("n1", "skiff.a.1".into());
-        assert!(links.connect("n1", "127.0.0.1:7410").is_ok());
+        let _ok = links.link("n1", "skiff.a.1".into(), "127.0.0.1:7410".into());
+        assert!(links.connect("n1").is_ok());
+        let _bad = links.link("n2", "skiff.a.1".into(), "not an address".into());
         assert!(matches!(
-            links.connect("n1", "not an address"),
+            links.connect("n2"),
             Err(LinkError::BadAddress { .. })
         ));
     }

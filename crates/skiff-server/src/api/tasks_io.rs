@@ -59,7 +59,8 @@ pub struct Target {
     pub task: Name,
     /// Its node.
     pub node: Name,
-    /// Where the node's agent serves logs and exec.
+    /// Where the node's agent serves logs and exec (as registered; once reached, the address
+    /// its live session began with).
     pub address: String,
 }
 
@@ -137,14 +138,14 @@ async fn reach(
     role: Role,
 ) -> ApiResult<(Target, AgentClient)> {
     let id = name("task id", id)?;
-    let target = api
+    let mut target = api
         .read(&ReadParams::default(), |state| {
             locate(state, &id, &caller.0, role)
         })
         .await??;
-    let client = api
+    let (client, address) = api
         .links
-        .connect(target.node.as_str(), &target.address)
+        .connect(target.node.as_str())
         .map_err(|e| match e {
             LinkError::NotConnected { node } => ApiError::unavailable(
                 "node_not_connected",
@@ -157,6 +158,8 @@ async fn reach(
                 ApiError::new(StatusCode::BAD_GATEWAY, "agent_unreachable", e.to_string())
             }
         })?;
+    // The address the node's session began with: its token goes nowhere else.
+    target.address = address;
     Ok((target, client))
 }
 
