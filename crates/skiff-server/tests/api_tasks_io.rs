@@ -1,6 +1,6 @@
-//! `GET /v1/tasks/{id}/logs` and `POST /v1/tasks/{id}/exec` on a real server: refusals, and
-//! the path through the server to a node's `Node` service (a stand-in agent on loopback that
-//! answers fixed output) with the token of the node's session.
+//! `GET /v1/tasks/{id}/logs` and `POST /v1/tasks/{id}/exec` on real servers: refusals, and
+//! the path through a follower and the leader to a node's `Node` service (a stand-in agent on
+//! loopback that answers fixed output) with the token of the node's session.
 
 mod support;
 
@@ -188,8 +188,9 @@ impl Node for StandIn {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn logs_and_exec_reach_the_node_with_its_sessions_token() {
-    let c = Cluster::one().await;
+async fn logs_and_exec_reach_the_node_with_its_sessions_token_through_a_follower() {
+    let c = Cluster::with(3, |c| c).await;
+    let (leader, follower) = (c.leader().await, c.follower().await);
     c.create_env("dev").await;
     let stand_in = StandIn::default();
     let incoming = TcpIncoming::bind("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -201,7 +202,7 @@ async fn logs_and_exec_reach_the_node_with_its_sessions_token() {
 
     // The node registers with its address and holds a session with the admin token.
     let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", c.admin).parse().unwrap();
-    let mut agent = AgentClient::connect(format!("http://{}", c.servers[0].local_addr()))
+    let mut agent = AgentClient::connect(format!("http://{}", c.servers[leader].local_addr()))
         .await
         .unwrap();
     let mut register = Request::new(RegisterRequest {
@@ -234,7 +235,7 @@ async fn logs_and_exec_reach_the_node_with_its_sessions_token() {
     c.put(task("t1", "dev", "shop", "web", Some("n1"))).await;
 
     let response = c
-        .req(Method::GET, "/v1/tasks/t1/logs?tail=5", &c.admin)
+        .req_to(follower, Method::GET, "/v1/tasks/t1/logs?tail=5", &c.admin)
         .send()
         .await
         .unwrap();
@@ -255,7 +256,7 @@ async fn logs_and_exec_reach_the_node_with_its_sessions_token() {
 
     let (status, body) = c
         .send(
-            c.req(Method::POST, "/v1/tasks/t1/exec", &c.admin)
+            c.req_to(follower, Method::POST, "/v1/tasks/t1/exec", &c.admin)
                 .json(&json!({"command": ["echo", "hi"], "stdin": "in"})),
         )
         .await;
