@@ -14,6 +14,7 @@
 pub mod desired;
 pub mod health;
 pub mod ingress;
+pub mod node_service;
 pub mod overlay;
 pub mod reconcile;
 pub mod restart;

@@ -159,3 +159,54 @@ pub struct Member {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matched: Option<u64>,
 }
+
+/// Which output of a process a piece of text came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum OutputStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// One line of `GET /v1/tasks/{id}/logs` (newline-delimited JSON): a record the task's
+/// container wrote. A stream that ends on an error has a last line `{"error": ErrorBody}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LogLine {
+    /// Where it was written.
+    pub stream: OutputStream,
+    /// The text, with its newline if it had one (invalid UTF-8 replaced by U+FFFD).
+    pub text: String,
+}
+
+/// `POST /v1/tasks/{id}/exec`: run a command in a task's container, non-interactively.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ExecRequest {
+    /// The program and its arguments (at most 256, 64 KiB in all).
+    pub command: Vec<String>,
+    /// Its standard input (closed after it); none: an empty input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
+}
+
+/// What `POST /v1/tasks/{id}/exec` answers once the command ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ExecResponse {
+    /// Its exit code (128 + the signal when a signal ended it; 126/127 when it could not run).
+    pub exit_code: i32,
+    /// What it wrote on standard output (invalid UTF-8 replaced by U+FFFD).
+    pub stdout: String,
+    /// What it wrote on standard error.
+    pub stderr: String,
+    /// Whether output was cut at the server's limit (8 MiB per stream).
+    #[serde(default)]
+    pub truncated: bool,
+}

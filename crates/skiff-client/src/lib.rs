@@ -34,6 +34,7 @@ mod envs;
 mod error;
 mod events;
 mod nodes;
+mod tasks_io;
 mod tokens;
 mod transport;
 
@@ -46,6 +47,7 @@ pub use events::EventStream;
 pub use nodes::TaskFilter;
 pub use reqwest::StatusCode;
 pub use skiff_core::Expect;
+pub use tasks_io::LogStream;
 use transport::Server;
 
 /// The server asked when none is named.

@@ -49,13 +49,16 @@ pub(crate) struct Call {
 
 impl Call {
     /// Whether the route reads the state and takes `?stale=true`: not the watch (always served
-    /// by the server it reaches), cluster status (each server answers for itself) or the backup
-    /// (always a linearizable read).
+    /// by the server it reaches), cluster status (each server answers for itself), the backup
+    /// (always a linearizable read) or a task's logs (the leader holds the agents' sessions).
     fn takes_stale(&self) -> bool {
         let path: Vec<&str> = self.segments.iter().map(String::as_str).collect();
         !matches!(
             path.as_slice(),
-            ["v1", "events"] | ["v1", "cluster"] | ["v1", "cluster", "snapshot"]
+            ["v1", "events"]
+                | ["v1", "cluster"]
+                | ["v1", "cluster", "snapshot"]
+                | ["v1", "tasks", _, "logs"]
         )
     }
 
@@ -383,5 +386,7 @@ mod tests {
         assert!(!Call::get(&["v1", "events"]).takes_stale());
         assert!(!Call::get(&["v1", "cluster"]).takes_stale());
         assert!(!Call::get(&["v1", "cluster", "snapshot"]).takes_stale());
+        // Logs need the leader, which holds the agents' sessions.
+        assert!(!Call::get(&["v1", "tasks", "t1", "logs"]).takes_stale());
     }
 }

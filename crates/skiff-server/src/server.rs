@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::server::NamedService;
 
+use crate::agents::links::NodeLinks;
 use crate::agents::AgentService;
 use crate::api::auth::TokenString;
 use crate::api::{self, ApiState};
@@ -170,17 +171,17 @@ impl Server {
         );
         let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
         let heartbeats = Heartbeats::new();
+        let links = NodeLinks::new();
         let agents = AgentService::new(
             control.clone(),
             heartbeats.clone(),
             config.pod_cidr,
+            links.clone(),
             stopping_rx.clone(),
         );
-        let app = api::router(ApiState::new(
-            control.clone(),
-            config.body_limit,
-            stopping_rx,
-        ))
+        let app = api::router(
+            ApiState::new(control.clone(), config.body_limit, stopping_rx).with_links(links),
+        )
         .route_service(&grpc_path, grpc)
         .route_service(&AgentService::route(), agents.into_server());
         let (stop, stopped) = oneshot::channel::<()>();

@@ -36,6 +36,10 @@ enum Command {
     Ps(commands::ps::Args),
     /// Set replicated services' task counts.
     Scale(commands::scale::Args),
+    /// Print what a service's tasks wrote (`-f` to follow).
+    Logs(commands::logs::Args),
+    /// Run a command in a task's container and exit with its exit code.
+    Exec(commands::exec::Args),
     /// List the cluster's nodes; drain, pause, activate and label them.
     Node(commands::node::Args),
     /// Create and remove environments.
@@ -70,6 +74,8 @@ fn main() -> ExitCode {
         Command::Rm(args) => commands::rm::run(args),
         Command::Ps(args) => commands::ps::run(args),
         Command::Scale(args) => commands::scale::run(args),
+        Command::Logs(args) => commands::logs::run(args),
+        Command::Exec(args) => commands::exec::run(args),
         Command::Node(args) => commands::node::run(args),
         Command::Env(args) => commands::env::run(args),
         Command::Token(args) => commands::token::run(args),

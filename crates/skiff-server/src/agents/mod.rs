@@ -13,7 +13,8 @@ pub mod assign;
 pub mod auth;
 pub mod convert;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
+pub mod links;
 pub mod peers;
 pub mod register;
 pub mod session;
@@ -44,6 +45,8 @@ pub struct Shared {
     heartbeats: Heartbeats,
     batcher: StatusBatcher,
     pod_cidr: PodCidr,
+    /// The tokens of the live sessions, for calling the agents back (logs, exec).
+    links: links::NodeLinks,
     /// Registrations one at a time, so that two new nodes never get the same free subnet.
     register_lock: Mutex<()>,
     /// Turns `true` when the server stops: sessions end.
@@ -58,12 +61,13 @@ pub struct AgentService {
 
 impl AgentService {
     /// The service over `control`: heartbeats recorded into `heartbeats`, pod subnets from
-    /// `pod_cidr`; sessions end when `stopping` turns `true`. Starts the status batcher on the
-    /// current tokio runtime.
+    /// `pod_cidr`, each live session's token into `links`; sessions end when `stopping` turns
+    /// `true`. Starts the status batcher on the current tokio runtime.
     pub fn new(
         control: ControlPlane,
         heartbeats: Heartbeats,
         pod_cidr: PodCidr,
+        links: links::NodeLinks,
         stopping: watch::Receiver<bool>,
     ) -> Self {
         let batcher = StatusBatcher::start(control.clone());
@@ -73,6 +77,7 @@ impl AgentService {
                 heartbeats,
                 batcher,
                 pod_cidr,
+                links,
                 register_lock: Mutex::new(()),
                 stopping,
             }),
@@ -144,7 +149,9 @@ impl Agent for AgentService {
         request: Request<Streaming<AgentMessage>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
         auth::authorize(&self.shared.control, request.metadata()).await?;
-        let outbox = session::open(self.shared.clone(), request.into_inner()).await?;
+        let token = links::bearer(request.metadata())
+            .ok_or_else(|| Status::unauthenticated("the authorization metadata must be Bearer"))?;
+        let outbox = session::open(self.shared.clone(), token, request.into_inner()).await?;
         Ok(Response::new(outbox))
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openraft::ServerState;
-use skiff_core::{Key, Name, State};
+use skiff_core::{Key, Name, Object, Record, State};
 use skiff_proto::agent::agent_message::Kind as Up;
 use skiff_proto::agent::server_message::Kind as Down;
 use skiff_proto::agent::{AgentMessage, Peers, ServerMessage};
@@ -34,9 +34,11 @@ const OUTBOX: usize = 16;
 pub type Outbox = ReceiverStream<Result<ServerMessage, Status>>;
 
 /// Opens a session: checks that this server leads and that the agent's first message is the
-/// `Hello` of a registered node, then starts following the state for it.
+/// `Hello` of a registered node, then starts following the state for it. `token` (the one the
+/// session presented) is kept in [`Shared::links`] while the session lasts.
 pub async fn open(
     shared: Arc<Shared>,
+    token: String,
     mut incoming: Streaming<AgentMessage>,
 ) -> Result<Outbox, Status> {
     if !shared.control.is_leader() {
@@ -61,22 +63,30 @@ pub async fn open(
     let node = Name::new(&hello.node_id)
         .map_err(|e| Status::invalid_argument(format!("hello.node_id {:?}: {e}", hello.node_id)))?;
     let key = Key::Node { id: node.clone() };
-    let registered = shared
+    let address = shared
         .control
-        .read(Consistency::Linearizable, |state| state.get(&key).is_some())
+        .read(Consistency::Linearizable, |state| match state.get(&key) {
+            Some(Record {
+                object: Object::Node(n),
+                ..
+            }) => Some(n.address.clone()),
+            _ => None,
+        })
         .await
         .map_err(unavailable)?;
-    if !registered {
+    let Some(address) = address else {
         return Err(Status::not_found(format!(
             "node {node} is not registered: call Register first"
         )));
-    }
+    };
     shared.heartbeats.record(node.as_str(), Instant::now());
     let (outbox, messages) = mpsc::channel(OUTBOX);
     let listener = tokio::spawn(listen(shared.clone(), node.clone(), incoming));
+    let linked = shared.links.link(node.as_str(), token, address);
     tokio::spawn(async move {
         follow(&shared, &node, &outbox).await;
         listener.abort();
+        shared.links.forget(linked);
     });
     Ok(ReceiverStream::new(messages))
 }

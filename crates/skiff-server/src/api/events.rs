@@ -141,7 +141,7 @@ fn still_valid(state: &skiff_core::State, token: &Token) -> bool {
 }
 
 /// The last line of a stream that ends on an error.
-fn error_line(error: &ApiError) -> Bytes {
+pub(super) fn error_line(error: &ApiError) -> Bytes {
     let mut line = serde_json::to_vec(&json!({ "error": error.body() })).expect("errors serialize");
     line.push(b'\n');
     Bytes::from(line)

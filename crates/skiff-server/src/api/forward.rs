@@ -50,6 +50,12 @@ fn needs_leader(req: &Request) -> bool {
     true
 }
 
+/// Whether `path` answers for as long as it takes (a followed log, an exec): forwarded
+/// without [`ANSWER_TIMEOUT`], which would cut it.
+fn long_lived(path: &str) -> bool {
+    path.starts_with("/v1/tasks/") && (path.ends_with("/logs") || path.ends_with("/exec"))
+}
+
 /// The HTTP client followers forward with.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -149,14 +155,11 @@ async fn proxy(
         headers.remove(hop);
     }
     headers.insert(FORWARDED, api.control.id().into());
-    let answer = api
-        .http
-        .request(parts.method, url)
-        .timeout(ANSWER_TIMEOUT)
-        .headers(headers)
-        .body(body)
-        .send()
-        .await?;
+    let mut request = api.http.request(parts.method, url);
+    if !long_lived(parts.uri.path()) {
+        request = request.timeout(ANSWER_TIMEOUT);
+    }
+    let answer = request.headers(headers).body(body).send().await?;
     let mut response = Response::builder().status(answer.status());
     for (name, value) in answer.headers() {
         if !matches!(
@@ -231,5 +234,18 @@ mod tests {
         assert!(needs_leader(&req(Method::POST, "/v1/cluster/members")));
         assert!(!needs_leader(&req(Method::GET, "/healthz")));
         assert!(!needs_leader(&req(Method::GET, "/v1/openapi.json")));
+        assert!(needs_leader(&req(
+            Method::GET,
+            "/v1/tasks/t1/logs?follow=true"
+        )));
+        assert!(needs_leader(&req(Method::POST, "/v1/tasks/t1/exec")));
+    }
+
+    #[test]
+    fn logs_and_exec_are_forwarded_without_an_answer_timeout() {
+        assert!(long_lived("/v1/tasks/t1/logs"));
+        assert!(long_lived("/v1/tasks/t1/exec"));
+        assert!(!long_lived("/v1/tasks/t1"));
+        assert!(!long_lived("/v1/envs/dev/apps/logs"));
     }
 }

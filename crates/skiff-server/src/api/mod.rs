@@ -23,6 +23,7 @@ mod nodes;
 pub mod openapi;
 mod services;
 mod tasks;
+pub mod tasks_io;
 mod tokens;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -51,6 +52,8 @@ pub struct ApiState {
     pub http: reqwest::Client,
     /// The largest request body read.
     pub body_limit: usize,
+    /// The tokens of the agents' sessions with this server, to reach them for logs and exec.
+    pub links: crate::agents::links::NodeLinks,
     /// Turns `true` when the server stops: open watch streams end.
     stopping: watch::Receiver<bool>,
 }
@@ -63,8 +66,16 @@ impl ApiState {
             control,
             http: forward::client(),
             body_limit,
+            links: Default::default(),
             stopping,
         }
+    }
+
+    /// The same, reaching agents through the sessions recorded in `links` (those the server's
+    /// `Agent` service records into).
+    pub fn with_links(mut self, links: crate::agents::links::NodeLinks) -> Self {
+        self.links = links;
+        self
     }
 
     /// Resolves once the server stops (never, if whoever could stop it is gone).
@@ -206,6 +217,8 @@ fn v1_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(configs::get, configs::put, configs::delete))
         .routes(routes!(tasks::list))
         .routes(routes!(tasks::get))
+        .routes(routes!(tasks_io::logs))
+        .routes(routes!(tasks_io::exec))
         .routes(routes!(nodes::list))
         .routes(routes!(nodes::get, nodes::update))
         .routes(routes!(events::watch))

@@ -103,14 +103,18 @@ mod tests {
         ("/v1/envs/{env}/apps/{app}/history", "get"),
         ("/v1/envs/{env}/services", "get"),
         ("/v1/envs/{env}/apps/{app}/services/{svc}", "get"),
+        ("/v1/envs/{env}/apps/{app}/services/{svc}/scale", "post"),
         ("/v1/envs/{env}/configs", "get"),
         ("/v1/envs/{env}/configs/{name}", "get"),
         ("/v1/envs/{env}/configs/{name}", "put"),
         ("/v1/envs/{env}/configs/{name}", "delete"),
         ("/v1/tasks", "get"),
         ("/v1/tasks/{id}", "get"),
+        ("/v1/tasks/{id}/logs", "get"),
+        ("/v1/tasks/{id}/exec", "post"),
         ("/v1/nodes", "get"),
         ("/v1/nodes/{id}", "get"),
+        ("/v1/nodes/{id}", "patch"),
         ("/v1/events", "get"),
         ("/v1/tokens", "get"),
         ("/v1/tokens", "post"),
@@ -119,8 +123,6 @@ mod tests {
         ("/v1/cluster/members", "post"),
         ("/v1/cluster/members/{id}", "delete"),
         ("/v1/cluster/snapshot", "get"),
-        ("/v1/envs/{env}/apps/{app}/services/{svc}/scale", "post"),
-        ("/v1/nodes/{id}", "patch"),
     ];
 
     fn operations(doc: &serde_json::Value) -> Vec<(String, String)> {

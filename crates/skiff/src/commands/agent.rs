@@ -205,9 +205,13 @@ pub async fn run_node(
         .rsplit_once(':')
         .and_then(|(host, _)| host.parse::<Ipv4Addr>().ok());
     let data_dir = options.data_dir.clone();
+    let serve = NodeServe {
+        address: config.address.clone(),
+        token: config.token.clone(),
+    };
     // The engine side is made before the node registers: a node that cannot run tasks must
     // not be offered any.
-    let executor = executor(options)?;
+    let executor = executor(options, serve)?;
     let session = Session::new(config)?;
     eprintln!(
         "skiff agent: node {} (engine in {})",
@@ -251,11 +255,42 @@ type Executor = Box<
         + Send,
 >;
 
+/// Where and with which token the node serves logs and exec (the `Node` service).
+struct NodeServe {
+    /// `IP:PORT`, the node's `--address`.
+    address: String,
+    /// The token the agent holds its session with: the only one the service accepts.
+    token: Option<String>,
+}
+
+impl NodeServe {
+    /// Starts serving the `Node` service over `engine` until `shutdown`; a node that cannot
+    /// (its address is not local, the port is taken) says so and runs its tasks all the same.
+    fn start(self, engine: Arc<Engine>, shutdown: watch::Receiver<bool>) {
+        let address: std::net::SocketAddr = match self.address.parse() {
+            Ok(address) => address,
+            Err(_) => {
+                eprintln!(
+                    "skiff agent: --address {} is not IP:PORT: no logs or exec on this node",
+                    self.address
+                );
+                return;
+            }
+        };
+        let service = skiff_agent::node_service::NodeService::new(engine, self.token);
+        tokio::spawn(async move {
+            if let Err(e) = skiff_agent::node_service::serve(service, address, shutdown).await {
+                eprintln!("skiff agent: cannot serve logs and exec on {address}: {e}");
+            }
+        });
+    }
+}
+
 /// The real executor: the engine in `--data-dir`/engine, opened again once the node's pod
 /// subnet is known (its bridge network uses it), the reconciler over it, and the overlay kept
 /// equal to the peer list. The engine is opened once before registering, so that a node whose
 /// engine cannot open is never offered tasks.
-fn executor(options: EngineOptions) -> anyhow::Result<Executor> {
+fn executor(options: EngineOptions, serve: NodeServe) -> anyhow::Result<Executor> {
     Engine::open(options.clone()).map_err(|e| {
         anyhow::anyhow!("opening the engine in {}: {e}", options.data_dir.display())
     })?;
@@ -278,6 +313,7 @@ fn executor(options: EngineOptions) -> anyhow::Result<Executor> {
                         "skiff agent: the node's address is not IPv4: no overlay to other nodes"
                     ),
                 }
+                serve.start(engine.clone(), shutdown.clone());
                 let node = Arc::new(LocalEngine::new(engine));
                 let reconciler = Reconciler::new(node, board, ReconcilerOptions::default());
                 let mut stop = shutdown;
