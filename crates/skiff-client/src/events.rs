@@ -3,7 +3,6 @@
 use std::pin::Pin;
 
 use futures_util::Stream;
-use reqwest::Response;
 use skiff_api::v1::ErrorBody;
 use skiff_core::{Compacted, Event};
 
@@ -34,86 +33,37 @@ impl Client {
             }
             e => e,
         })?;
-        let reader = Reader {
+        Ok(Box::pin(crate::ndjson::stream(
             response,
-            buffer: Vec::new(),
-            endpoint: call.endpoint,
-            done: false,
-        };
-        let stream = futures_util::stream::unfold(reader, |mut reader| async move {
-            let item = reader.next().await?;
-            Some((item, reader))
+            call.endpoint,
+            parse_event,
+        )))
+    }
+}
+
+/// One line of the watch: an event, the server's closing error, or nothing for a blank line.
+/// Anything but an event ends the stream.
+fn parse_event(line: &[u8], endpoint: &str) -> Option<Result<Event, Error>> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let decode = |source| Error::Decode {
+        endpoint: endpoint.to_owned(),
+        source,
+    };
+    let item = serde_json::from_slice::<serde_json::Value>(line)
+        .map_err(decode)
+        .and_then(|value| match value.get("error") {
+            Some(error) => {
+                let body: ErrorBody = serde_json::from_value(error.clone()).map_err(decode)?;
+                Err(match compacted(&body) {
+                    Some(c) => Error::Compacted(c),
+                    None => Error::WatchEnded { body },
+                })
+            }
+            None => serde_json::from_value::<Event>(value).map_err(decode),
         });
-        Ok(Box::pin(stream))
-    }
-}
-
-/// The watch answer being read, one line at a time.
-struct Reader {
-    response: Response,
-    buffer: Vec<u8>,
-    endpoint: String,
-    done: bool,
-}
-
-impl Reader {
-    async fn next(&mut self) -> Option<Result<Event, Error>> {
-        loop {
-            if self.done {
-                return None;
-            }
-            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = self.buffer.drain(..=end).collect();
-                if let Some(item) = self.line(&line) {
-                    return Some(item);
-                }
-                continue;
-            }
-            match self.response.chunk().await {
-                Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
-                Ok(None) => {
-                    self.done = true;
-                    let rest = std::mem::take(&mut self.buffer);
-                    return self.line(&rest);
-                }
-                Err(source) => {
-                    self.done = true;
-                    return Some(Err(Error::Interrupted {
-                        endpoint: self.endpoint.clone(),
-                        source,
-                    }));
-                }
-            }
-        }
-    }
-
-    /// One line: an event, the server's closing error, or nothing for a blank line. Anything
-    /// but an event ends the stream.
-    fn line(&mut self, line: &[u8]) -> Option<Result<Event, Error>> {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            return None;
-        }
-        let decode = |source| Error::Decode {
-            endpoint: self.endpoint.clone(),
-            source,
-        };
-        let item = serde_json::from_slice::<serde_json::Value>(line)
-            .map_err(decode)
-            .and_then(|value| match value.get("error") {
-                Some(error) => {
-                    let body: ErrorBody = serde_json::from_value(error.clone()).map_err(decode)?;
-                    Err(match compacted(&body) {
-                        Some(c) => Error::Compacted(c),
-                        None => Error::WatchEnded { body },
-                    })
-                }
-                None => serde_json::from_value::<Event>(value).map_err(decode),
-            });
-        if item.is_err() {
-            self.done = true;
-        }
-        Some(item)
-    }
+    Some(item)
 }
 
 /// The `compacted` error's detail, if `body` is one.

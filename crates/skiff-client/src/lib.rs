@@ -33,6 +33,7 @@ mod configs;
 mod envs;
 mod error;
 mod events;
+mod ndjson;
 mod nodes;
 mod tasks_io;
 mod tokens;

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::Stream;
-use reqwest::{Method, Response, StatusCode};
+use reqwest::{Method, StatusCode};
 use skiff_api::v1::{ErrorBody, ExecRequest, ExecResponse, LogLine};
 
 use crate::transport::Call;
@@ -35,17 +35,11 @@ impl Client {
             call = call.query("tail", tail.to_string());
         }
         let response = self.open(&call).await?;
-        let reader = Lines {
+        Ok(Box::pin(crate::ndjson::stream(
             response,
-            buffer: Vec::new(),
-            endpoint: call.endpoint,
-            done: false,
-        };
-        let stream = futures_util::stream::unfold(reader, |mut reader| async move {
-            let item = reader.next().await?;
-            Some((item, reader))
-        });
-        Ok(Box::pin(stream))
+            call.endpoint,
+            parse_line,
+        )))
     }
 
     /// `POST /v1/tasks/{id}/exec`: runs `request.command` in task `id`'s container with
@@ -56,55 +50,6 @@ impl Client {
             .json(request)?
             .timeout(EXEC_TIMEOUT);
         self.call(call).await
-    }
-}
-
-/// A log answer being read, one line at a time.
-struct Lines {
-    response: Response,
-    buffer: Vec<u8>,
-    endpoint: String,
-    done: bool,
-}
-
-impl Lines {
-    async fn next(&mut self) -> Option<Result<LogLine, Error>> {
-        loop {
-            if self.done {
-                return None;
-            }
-            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = self.buffer.drain(..=end).collect();
-                if let Some(item) = self.line(&line) {
-                    return Some(item);
-                }
-                continue;
-            }
-            match self.response.chunk().await {
-                Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
-                Ok(None) => {
-                    self.done = true;
-                    let rest = std::mem::take(&mut self.buffer);
-                    return self.line(&rest);
-                }
-                Err(source) => {
-                    self.done = true;
-                    return Some(Err(Error::Interrupted {
-                        endpoint: self.endpoint.clone(),
-                        source,
-                    }));
-                }
-            }
-        }
-    }
-
-    /// One line: a log line, or the server's closing error (then the stream ends).
-    fn line(&mut self, line: &[u8]) -> Option<Result<LogLine, Error>> {
-        let item = parse_line(line, &self.endpoint)?;
-        if item.is_err() {
-            self.done = true;
-        }
-        Some(item)
     }
 }
 
