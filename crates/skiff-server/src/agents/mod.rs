@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use skiff_proto::agent::agent_server::{Agent, AgentServer};
 use skiff_proto::agent::{AgentMessage, RegisterReply, RegisterRequest};
-use tokio::sync::{watch, Mutex};
+use tokio::sync::watch;
 use tonic::metadata::MetadataValue;
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status, Streaming};
@@ -47,8 +47,9 @@ pub struct Shared {
     pod_cidr: PodCidr,
     /// The tokens of the live sessions, for calling the agents back (logs, exec).
     links: links::NodeLinks,
-    /// Registrations one at a time, so that two new nodes never get the same free subnet.
-    register_lock: Mutex<()>,
+    /// The pod subnets of registrations being written: two new nodes registering at once never
+    /// get the same free subnet, and their writes still share Raft entries.
+    register_lock: register::Reserved,
     /// Turns `true` when the server stops: sessions end.
     stopping: watch::Receiver<bool>,
 }
@@ -78,7 +79,7 @@ impl AgentService {
                 batcher,
                 pod_cidr,
                 links,
-                register_lock: Mutex::new(()),
+                register_lock: register::Reserved::default(),
                 stopping,
             }),
         }

@@ -12,7 +12,6 @@ use skiff_api::{ByteSize, Cpus};
 use skiff_core::objects::{Availability, Node, NodeResources, NodeStatus};
 use skiff_core::{Command, Expect, Key, Kind, Name, Object, Record, Response};
 use skiff_proto::agent::{RegisterReply, RegisterRequest};
-use tokio::sync::Mutex;
 use tonic::Status;
 
 use super::subnet::{PodCidr, SubnetError};
@@ -180,10 +179,34 @@ pub fn plan<'a>(
     Ok((node, expect))
 }
 
-/// Registers the node `request` describes on the leader `control`.
+/// The pod subnets chosen by registrations whose writes are still in flight on this leader.
+#[derive(Debug, Default)]
+pub struct Reserved {
+    subnets: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// A subnet held in [`Reserved`] until the registration's write is over.
+struct Reservation<'a> {
+    reserved: &'a Reserved,
+    subnet: Option<String>,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if let Some(subnet) = self.subnet.take() {
+            let mut subnets = self.reserved.subnets.lock().expect("reserved subnets");
+            subnets.remove(&subnet);
+        }
+    }
+}
+
+/// Registers the node `request` describes on the leader `control`. Registrations run side by
+/// side (so that their writes share Raft entries): each picks its subnet among those neither
+/// in the state nor reserved by another registration in flight, and holds it until its write
+/// is over.
 pub async fn register(
     control: &ControlPlane,
-    lock: &Mutex<()>,
+    reserved: &Reserved,
     cidr: &PodCidr,
     request: RegisterRequest,
 ) -> Result<RegisterReply, Status> {
@@ -191,7 +214,6 @@ pub async fn register(
     let key = Key::Node {
         id: registration.id.clone(),
     };
-    let _one_at_a_time = lock.lock().await;
     for _ in 0..CAS_ATTEMPTS {
         let (existing, taken) = control
             .read(Consistency::Linearizable, |state| {
@@ -208,13 +230,27 @@ pub async fn register(
             })
             .await
             .map_err(unavailable)?;
-        let (node, expect) = plan(
-            &registration,
-            existing.as_ref(),
-            cidr,
-            taken.iter().map(String::as_str),
-        )
-        .map_err(|e| Status::resource_exhausted(e.to_string()))?;
+        let mut reservation = Reservation {
+            reserved,
+            subnet: None,
+        };
+        let (node, expect) = {
+            let mut subnets = reserved.subnets.lock().expect("reserved subnets");
+            let in_flight = subnets.iter().map(String::as_str);
+            let (node, expect) = plan(
+                &registration,
+                existing.as_ref(),
+                cidr,
+                taken.iter().map(String::as_str).chain(in_flight),
+            )
+            .map_err(|e| Status::resource_exhausted(e.to_string()))?;
+            if let Some(subnet) = &node.pod_subnet {
+                if subnets.insert(subnet.clone()) {
+                    reservation.subnet = Some(subnet.clone());
+                }
+            }
+            (node, expect)
+        };
         let pod_subnet = node.pod_subnet.clone().unwrap_or_default();
         let command = Command::put(Object::Node(node), expect);
         match control.propose(command).await.map_err(unavailable)? {

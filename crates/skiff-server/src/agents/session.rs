@@ -101,12 +101,21 @@ async fn listen(shared: Arc<Shared>, node: Name, mut incoming: Streaming<AgentMe
     }
 }
 
+/// The shortest time between two `Peers` messages of a session: while many nodes register
+/// or change at once, each session sends the list once per interval rather than once per
+/// change (a thousand sessions each sent a thousand lists of a thousand peers otherwise).
+pub const PEERS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// What the session sent last.
 struct Sent {
     view: View,
     peers: Peers,
     /// The state's revision the agent was brought to.
     revision: u64,
+    /// Nodes changed since the peers were last compared.
+    peers_stale: bool,
+    /// When the last `Peers` message was sent.
+    peers_sent: Instant,
 }
 
 /// The messages that bring the agent from `sent` to `state`.
@@ -129,17 +138,30 @@ fn catch_up(state: &State, node: &Name, sent: &mut Sent) -> Vec<ServerMessage> {
             true
         }
     };
-    if node_changed {
-        let now = peers(state, node);
-        if now != sent.peers {
-            sent.peers = now.clone();
-            out.push(ServerMessage {
-                kind: Some(Down::Peers(now)),
-            });
-        }
+    sent.peers_stale |= node_changed;
+    if let Some(message) = peers_due(state, node, sent) {
+        out.push(message);
     }
     sent.revision = state.revision();
     out
+}
+
+/// The `Peers` message to send now, if the nodes changed, the list differs and the last one
+/// went at least [`PEERS_INTERVAL`] ago.
+fn peers_due(state: &State, node: &Name, sent: &mut Sent) -> Option<ServerMessage> {
+    if !sent.peers_stale || sent.peers_sent.elapsed() < PEERS_INTERVAL {
+        return None;
+    }
+    sent.peers_stale = false;
+    let now = peers(state, node);
+    if now == sent.peers {
+        return None;
+    }
+    sent.peers = now.clone();
+    sent.peers_sent = Instant::now();
+    Some(ServerMessage {
+        kind: Some(Down::Peers(now)),
+    })
 }
 
 /// Sends the full set and peers, then every change, until the agent goes, this server stops
@@ -166,6 +188,8 @@ async fn follow(
                     view,
                     peers: peers.clone(),
                     revision: state.revision(),
+                    peers_stale: false,
+                    peers_sent: Instant::now(),
                 },
                 full,
                 peers,
@@ -186,11 +210,27 @@ async fn follow(
     }
     let mut stopping = shared.stopping.clone();
     loop {
+        let peers_at = tokio::time::Instant::from_std(sent.peers_sent + PEERS_INTERVAL);
+        let peers_waiting = sent.peers_stale;
         tokio::select! {
             changed = metrics.changed() => {
                 if changed.is_err() {
                     return;
                 }
+            }
+            () = tokio::time::sleep_until(peers_at), if peers_waiting => {
+                let Ok(message) = control
+                    .read(Consistency::Stale, |state| peers_due(state, node, &mut sent))
+                    .await
+                else {
+                    return;
+                };
+                if let Some(message) = message {
+                    if outbox.send(Ok(message)).await.is_err() {
+                        return;
+                    }
+                }
+                continue;
             }
             () = outbox.closed() => return,
             () = async { let _ = stopping.wait_for(|s| *s).await; } => {
