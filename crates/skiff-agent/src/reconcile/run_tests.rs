@@ -172,7 +172,13 @@ deploy:
     let h = start(fake.clone(), set(&[("a", yaml)]));
     h.until("a", |s| s.health() == Health::Healthy).await;
     fake.set_health_exit(1);
-    let sick = h.until("a", |s| s.health() == Health::Unhealthy).await;
+    // The unhealthy verdict is reported, then at once the restart it causes (whose message
+    // names the verdict): a poll of the board may see either.
+    let sick = h
+        .until("a", |s| {
+            s.health() == Health::Unhealthy || s.message.starts_with("unhealthy")
+        })
+        .await;
     assert!(sick.message.contains("exit code 1"), "{sick:?}");
     fake.set_health_exit(0);
     let back = h
