@@ -16,6 +16,8 @@ pub mod orchestrate;
 pub mod plan;
 pub mod schedule;
 pub mod state;
+#[cfg(test)]
+mod test_support;
 
 pub use objects::{Key, KeyError, Kind, Name, NameError, Object};
 pub use state::{

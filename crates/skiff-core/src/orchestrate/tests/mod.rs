@@ -7,25 +7,12 @@ mod props;
 mod replicated;
 mod txn;
 
-use skiff_api::{AppSpec, ServiceSpec};
-use skiff_manifest::{load, MemoryLoader, Options};
+use skiff_api::ServiceSpec;
 
 use super::{reconcile, Action, OrchestratorInput, OrchestratorPlan, StoredTask};
 use crate::objects::*;
 
-fn name(text: &str) -> Name {
-    Name::new(text).unwrap()
-}
-
-/// The normalized spec of a compose file (project `shop`, environment `dev`).
-fn app_spec(yaml: &str) -> AppSpec {
-    let loader = MemoryLoader::new().with("/app/compose.yaml", yaml);
-    let mut options = Options::new(["/app/compose.yaml"]);
-    options.project_name = Some("shop".to_owned());
-    load(&options, &loader)
-        .unwrap_or_else(|d| panic!("{d}"))
-        .spec
-}
+pub(super) use crate::test_support::{app_spec, name};
 
 /// The spec of service `web` with `image` and `deploy` (YAML body indented by 6, or empty).
 fn spec(image: &str, deploy: &str) -> ServiceSpec {

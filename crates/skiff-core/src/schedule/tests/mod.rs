@@ -8,25 +8,12 @@ mod state;
 
 use std::collections::BTreeMap;
 
-use skiff_api::{AppSpec, ByteSize, Cpus, ServiceSpec};
-use skiff_manifest::{load, MemoryLoader, Options};
+use skiff_api::{ByteSize, Cpus, ServiceSpec};
 
 use super::{schedule, Decision, SchedulingInput};
 use crate::objects::*;
 
-fn name(text: &str) -> Name {
-    Name::new(text).unwrap()
-}
-
-/// The normalized spec of a compose file (project `shop`, environment `dev`).
-fn app_spec(yaml: &str) -> AppSpec {
-    let loader = MemoryLoader::new().with("/app/compose.yaml", yaml);
-    let mut options = Options::new(["/app/compose.yaml"]);
-    options.project_name = Some("shop".to_owned());
-    load(&options, &loader)
-        .unwrap_or_else(|d| panic!("{d}"))
-        .spec
-}
+pub(super) use crate::test_support::{app_spec, name};
 
 /// The spec of service `web` of a compose file holding only it; `deploy` is its YAML body,
 /// indented by 6 spaces, or empty.
