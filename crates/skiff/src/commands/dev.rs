@@ -96,7 +96,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let node = tokio::spawn(run_node(session, options, shutdown));
         let client = Client::new(vec![addr.clone()], Some(token)).map_err(api_error)?;
         if let Some(loaded) = loaded {
-            apply(&client, &args.environment, &loaded.spec).await?;
+            if let Err(e) = apply(&client, &args.environment, &loaded.spec).await {
+                // Stop the agent and the server cleanly (Raft's data flushed) before saying why.
+                stop_tx.send_replace(true);
+                let _ = server.shutdown().await;
+                return Err(e);
+            }
         }
         if !token_file_is_default(&dir) {
             eprintln!(

@@ -42,7 +42,7 @@ pub fn progress(services: &[&Service], tasks: &[&Task]) -> BTreeMap<String, Serv
         let notes = current
             .iter()
             .filter(|t| t.observed != TaskState::Running && !t.message.is_empty())
-            .map(|t| format!("{}: {}", state_word(t.observed), t.message))
+            .map(|t| format!("{}: {}", super::listing::word(&t.observed), t.message))
             .collect();
         out.insert(
             service.name.to_string(),
@@ -54,10 +54,6 @@ pub fn progress(services: &[&Service], tasks: &[&Task]) -> BTreeMap<String, Serv
         );
     }
     out
-}
-
-fn state_word(state: TaskState) -> String {
-    super::listing::word(&state)
 }
 
 /// Whether every service runs all it should.
