@@ -109,6 +109,15 @@ impl State {
         self.history.since(revision)
     }
 
+    /// Like [`State::events_since`], without copying the events: for a reader that only looks
+    /// at them while it holds the state.
+    pub fn events_after(
+        &self,
+        revision: u64,
+    ) -> Result<impl Iterator<Item = &Event> + '_, Compacted> {
+        self.history.after(revision)
+    }
+
     /// The smallest revision [`State::events_since`] answers for.
     pub fn oldest_watchable(&self) -> u64 {
         self.history.oldest()

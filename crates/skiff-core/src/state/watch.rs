@@ -86,13 +86,22 @@ impl History {
 
     /// Every event after `revision`, in order, or [`Compacted`] if some may be missing.
     pub(crate) fn since(&self, revision: u64) -> Result<Vec<Event>, Compacted> {
+        Ok(self.after(revision)?.cloned().collect())
+    }
+
+    /// Every event after `revision`, in order, borrowed, or [`Compacted`] if some may be
+    /// missing.
+    pub(crate) fn after(
+        &self,
+        revision: u64,
+    ) -> Result<impl Iterator<Item = &Event> + '_, Compacted> {
         if revision < self.compacted {
             return Err(Compacted {
                 oldest: self.compacted,
             });
         }
         let start = self.events.partition_point(|e| e.revision <= revision);
-        Ok(self.events.range(start..).cloned().collect())
+        Ok(self.events.range(start..))
     }
 
     /// The smallest revision a watch can start from.

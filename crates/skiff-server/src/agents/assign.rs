@@ -10,10 +10,11 @@
 use std::collections::{BTreeSet, HashMap};
 
 use skiff_core::objects::{Task, TaskState};
-use skiff_core::{Event, Key, Kind, Name, Object, State};
+use skiff_core::{Key, Kind, Name, Object, Record, State};
 use skiff_proto::agent::{AssignedTask, Assignments};
 
 use super::convert;
+use super::dispatch::Touched;
 
 /// The records a sent task was built from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,15 +73,35 @@ fn want(state: &State, node: &Name, task: &Task, task_revision: u64) -> Want {
 }
 
 impl View {
-    /// The full set of `node`'s tasks in `state`, and the view of having sent it.
+    /// The full set of `node`'s tasks in `state`, and the view of having sent it, looking at
+    /// every task of the state.
     pub fn full(state: &State, node: &Name) -> (View, Assignments) {
+        let tasks = state.list(&Kind::Task.prefix());
+        Self::build(state, node, tasks.into_iter())
+    }
+
+    /// Like [`View::full`], looking only at the tasks `ids` (those the router knows on the
+    /// node: [`super::dispatch::Subscription::tasks`]).
+    pub fn full_of(state: &State, node: &Name, ids: &[String]) -> (View, Assignments) {
+        let records = ids.iter().filter_map(|id| {
+            let id = Name::new(id.as_str()).ok()?;
+            state.get(&Key::Task { id })
+        });
+        Self::build(state, node, records)
+    }
+
+    fn build<'a>(
+        state: &State,
+        node: &Name,
+        records: impl Iterator<Item = &'a Record>,
+    ) -> (View, Assignments) {
         let mut view = View {
             node: node.clone(),
             sent: HashMap::new(),
             waiting: HashMap::new(),
         };
         let mut tasks = Vec::new();
-        for record in state.list(&Kind::Task.prefix()) {
+        for record in records {
             let Object::Task(task) = &record.object else {
                 continue;
             };
@@ -114,27 +135,21 @@ impl View {
         self.sent.is_empty()
     }
 
-    /// The change `events` (applied to reach `state`) make to the node's set, if any.
-    pub fn update(&mut self, state: &State, events: &[Event]) -> Option<Assignments> {
-        let mut touched = BTreeSet::new();
-        for event in events {
-            match &event.key {
-                Key::Task { id } => {
-                    touched.insert(id.to_string());
-                }
-                key @ Key::Service { .. } => {
-                    let of_service = |(id, k): (&String, &Key)| (k == key).then(|| id.clone());
-                    touched.extend(
-                        self.sent
-                            .iter()
-                            .map(|(id, b)| (id, &b.service))
-                            .chain(self.waiting.iter())
-                            .filter_map(of_service),
-                    );
-                }
-                _ => {}
-            }
+    /// The change the changes `touched` (applied to reach `state`) make to the node's set, if
+    /// any. `touched.full` is the caller's to handle (with [`View::full_of`]).
+    pub fn update(&mut self, state: &State, touched: &Touched) -> Option<Assignments> {
+        let mut ids: BTreeSet<String> = touched.tasks.clone();
+        for key in &touched.services {
+            let of_service = |(id, k): (&String, &Key)| (k == key).then(|| id.clone());
+            ids.extend(
+                self.sent
+                    .iter()
+                    .map(|(id, b)| (id, &b.service))
+                    .chain(self.waiting.iter())
+                    .filter_map(of_service),
+            );
         }
+        let touched = ids;
         let mut message = Assignments {
             revision: state.revision(),
             full: false,

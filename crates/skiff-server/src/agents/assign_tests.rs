@@ -2,6 +2,7 @@ use skiff_core::objects::DesiredState;
 use skiff_core::Object;
 
 use super::*;
+use crate::agents::dispatch::Touched;
 use crate::agents::fixtures::{delete, put, service, state, task};
 
 fn n1() -> Name {
@@ -21,7 +22,7 @@ fn step(
     let from = state.revision();
     change(state);
     let events = state.events_since(from).unwrap();
-    view.update(state, &events)
+    view.update(state, &Touched::of_events(&events))
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //!
 //! * [`register`] — `Register`: check the request, create or update the Node object with
 //!   compare-and-swap, a pod subnet from the cluster's pod CIDR ([`subnet`]) for a new node.
-//! * [`session`] — `Session`: the node's tasks ([`assign`]) and overlay peers ([`peers`]) down,
+//! * [`session`] — `Session`: the node's tasks ([`assign`], routed to it by [`dispatch`]) and
+//!   overlay peers ([`peers`]) down,
 //!   heartbeats ([`crate::Heartbeats`]) and status ([`status`], batched into Raft) up.
 //!
 //! Both need an admin token ([`auth`]) and the leader: a follower answers `Unavailable` with a
@@ -12,6 +13,7 @@
 pub mod assign;
 pub mod auth;
 pub mod convert;
+pub mod dispatch;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod links;
@@ -44,6 +46,8 @@ pub struct Shared {
     control: ControlPlane,
     heartbeats: Heartbeats,
     batcher: StatusBatcher,
+    /// Routes the state's changes to the sessions they concern.
+    dispatcher: dispatch::Dispatcher,
     pod_cidr: PodCidr,
     /// The tokens of the live sessions, for calling the agents back (logs, exec).
     links: links::NodeLinks,
@@ -63,7 +67,7 @@ pub struct AgentService {
 impl AgentService {
     /// The service over `control`: heartbeats recorded into `heartbeats`, pod subnets from
     /// `pod_cidr`, each live session's token into `links`; sessions end when `stopping` turns
-    /// `true`. Starts the status batcher on the current tokio runtime.
+    /// `true`. Starts the status batcher and the change router on the current tokio runtime.
     pub fn new(
         control: ControlPlane,
         heartbeats: Heartbeats,
@@ -72,11 +76,13 @@ impl AgentService {
         stopping: watch::Receiver<bool>,
     ) -> Self {
         let batcher = StatusBatcher::start(control.clone());
+        let dispatcher = dispatch::Dispatcher::start(control.clone());
         Self {
             shared: Arc::new(Shared {
                 control,
                 heartbeats,
                 batcher,
+                dispatcher,
                 pod_cidr,
                 links,
                 register_lock: register::Reserved::default(),

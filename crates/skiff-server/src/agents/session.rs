@@ -1,9 +1,10 @@
 //! `Session`: one agent's stream, served by the leader only.
 //!
 //! The agent's first message names its node (`Hello`); the server then sends the node's full
-//! set of tasks ([`View::full`]) and its overlay peers, and follows the state as this server
-//! applies it: each batch of changes becomes an `Assignments{full: false}` (or a new full set
-//! when the watch history no longer reaches back), each change of the peer list a `Peers`.
+//! set of tasks ([`View::full_of`]) and its overlay peers, then takes the changes the
+//! [`super::dispatch`] router hands it (those of its own node's tasks, and every service and
+//! node change): each batch becomes an `Assignments{full: false}` (or a new full set when the
+//! router lost changes), each change of the peer list a `Peers`.
 //! Every message from the agent counts as a heartbeat ([`crate::Heartbeats`]); status batches
 //! go to the [`StatusBatcher`]. The session ends with `Unavailable` naming the new leader when
 //! this server stops leading, so the agent reconnects there.
@@ -21,6 +22,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 
 use super::assign::View;
+use super::dispatch::Touched;
 use super::peers::peers;
 use super::{not_leader, unavailable, Shared};
 use crate::control::Consistency;
@@ -110,39 +112,41 @@ pub const PEERS_INTERVAL: std::time::Duration = std::time::Duration::from_millis
 struct Sent {
     view: View,
     peers: Peers,
-    /// The state's revision the agent was brought to.
-    revision: u64,
     /// Nodes changed since the peers were last compared.
     peers_stale: bool,
     /// When the last `Peers` message was sent.
     peers_sent: Instant,
 }
 
-/// The messages that bring the agent from `sent` to `state`.
-fn catch_up(state: &State, node: &Name, sent: &mut Sent) -> Vec<ServerMessage> {
+/// The messages that bring the agent from `sent` to `state`, after the changes `touched`
+/// (`ids`: the node's tasks as the router knows them, when `touched.full`).
+fn catch_up(
+    state: &State,
+    node: &Name,
+    sent: &mut Sent,
+    touched: &Touched,
+    ids: Option<&[String]>,
+) -> Vec<ServerMessage> {
     let mut out = Vec::new();
     let assignments = |a| ServerMessage {
         kind: Some(Down::Assignments(a)),
     };
-    let node_changed = match state.events_since(sent.revision) {
-        Ok(events) => {
-            if let Some(change) = sent.view.update(state, &events) {
-                out.push(assignments(change));
-            }
-            events.iter().any(|e| matches!(e.key, Key::Node { .. }))
-        }
-        Err(_) => {
-            let (view, full) = View::full(state, node);
+    match ids {
+        Some(ids) => {
+            let (view, full) = View::full_of(state, node, ids);
             sent.view = view;
             out.push(assignments(full));
-            true
         }
-    };
-    sent.peers_stale |= node_changed;
+        None => {
+            if let Some(change) = sent.view.update(state, touched) {
+                out.push(assignments(change));
+            }
+        }
+    }
+    sent.peers_stale |= touched.nodes || touched.full;
     if let Some(message) = peers_due(state, node, sent) {
         out.push(message);
     }
-    sent.revision = state.revision();
     out
 }
 
@@ -173,21 +177,17 @@ async fn follow(
 ) {
     let control = &shared.control;
     let mut metrics = control.raft().metrics();
-    // The log index applied when the state was last read (Raft's own entries advance it
-    // without changing the state's revision).
-    let mut seen = metrics
-        .borrow_and_update()
-        .last_applied
-        .map_or(0, |l| l.index);
+    // Before the state is read: every change after the read reaches the mailbox.
+    let subscription = shared.dispatcher.subscribe(node);
+    let ids = subscription.tasks();
     let first = control
         .read(Consistency::Stale, |state| {
-            let (view, full) = View::full(state, node);
+            let (view, full) = View::full_of(state, node, &ids);
             let peers = peers(state, node);
             (
                 Sent {
                     view,
                     peers: peers.clone(),
-                    revision: state.revision(),
                     peers_stale: false,
                     peers_sent: Instant::now(),
                 },
@@ -212,12 +212,22 @@ async fn follow(
     loop {
         let peers_at = tokio::time::Instant::from_std(sent.peers_sent + PEERS_INTERVAL);
         let peers_waiting = sent.peers_stale;
-        tokio::select! {
+        let touched = tokio::select! {
             changed = metrics.changed() => {
                 if changed.is_err() {
                     return;
                 }
+                let leads = {
+                    let m = metrics.borrow_and_update();
+                    m.state == ServerState::Leader && m.current_leader == Some(control.id())
+                };
+                if !leads {
+                    let _ = outbox.send(Err(not_leader(control))).await;
+                    return;
+                }
+                continue;
             }
+            touched = subscription.changed() => touched,
             () = tokio::time::sleep_until(peers_at), if peers_waiting => {
                 let Ok(message) = control
                     .read(Consistency::Stale, |state| peers_due(state, node, &mut sent))
@@ -238,22 +248,12 @@ async fn follow(
                 let _ = outbox.send(Err(stopping)).await;
                 return;
             }
-        }
-        let (leads, applied) = {
-            let m = metrics.borrow_and_update();
-            let leads = m.state == ServerState::Leader && m.current_leader == Some(control.id());
-            (leads, m.last_applied.map_or(0, |l| l.index))
         };
-        if !leads {
-            let _ = outbox.send(Err(not_leader(control))).await;
-            return;
-        }
-        if applied <= seen {
-            continue;
-        }
-        seen = applied;
+        let ids = touched.full.then(|| subscription.tasks());
         let Ok(messages) = control
-            .read(Consistency::Stale, |state| catch_up(state, node, &mut sent))
+            .read(Consistency::Stale, |state| {
+                catch_up(state, node, &mut sent, &touched, ids.as_deref())
+            })
             .await
         else {
             return;

@@ -1,0 +1,312 @@
+//! Routing the state's changes to the sessions they concern.
+//!
+//! One loop per server follows the applied state and works out, for each change, which nodes'
+//! sessions it concerns: a task's change goes to the node it is assigned to (and to the one it
+//! was, should that differ); a service's or a node's change goes to every session (a session
+//! knows which of its tasks a service change touches, and any node's change may change every
+//! node's overlay peers). Each session has a [`Mailbox`] where these accumulate until it takes
+//! them, so a session works in proportion to its own node's changes rather than the cluster's:
+//! a thousand sessions that each scanned every change did a thousand times the work, under the
+//! state's read lock. The loop also keeps which tasks each node holds, so that a new session
+//! builds its full set from its own tasks rather than from every task of the cluster.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use skiff_core::{Event, EventKind, Key, Kind, Name, Object, State};
+use tokio::sync::Notify;
+
+use crate::control::{Consistency, ControlPlane};
+
+/// What changed for one node since its session last looked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Touched {
+    /// Tasks that changed: assigned to the node now, or before the change.
+    pub tasks: BTreeSet<String>,
+    /// Services that changed.
+    pub services: Vec<Key>,
+    /// Whether some node changed (the overlay peers may differ).
+    pub nodes: bool,
+    /// Whether changes were lost (the watch history no longer reached back): the session must
+    /// send the full set again.
+    pub full: bool,
+}
+
+impl Touched {
+    /// Everything `events` touch, whatever node they concern: what a lone session following
+    /// the whole history would look at (and what the tests feed [`super::assign::View`]).
+    pub fn of_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> Self {
+        let mut touched = Touched::default();
+        for event in events {
+            match &event.key {
+                Key::Task { id } => {
+                    touched.tasks.insert(id.to_string());
+                }
+                key @ Key::Service { .. } => touched.add_service(key),
+                Key::Node { .. } => touched.nodes = true,
+                _ => {}
+            }
+        }
+        touched
+    }
+
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty() && self.services.is_empty() && !self.nodes && !self.full
+    }
+
+    fn add_service(&mut self, key: &Key) {
+        if !self.services.contains(key) {
+            self.services.push(key.clone());
+        }
+    }
+
+    fn merge(&mut self, other: &Touched) {
+        self.tasks.extend(other.tasks.iter().cloned());
+        for key in &other.services {
+            self.add_service(key);
+        }
+        self.nodes |= other.nodes;
+        self.full |= other.full;
+    }
+}
+
+/// Where one session's changes accumulate.
+#[derive(Debug, Default)]
+struct Mailbox {
+    touched: Mutex<Touched>,
+    notify: Notify,
+}
+
+impl Mailbox {
+    fn put(&self, touched: &Touched) {
+        lock(&self.touched).merge(touched);
+        // Stores a permit when the session is not waiting: no change is missed.
+        self.notify.notify_one();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while routing leaves plain data behind, still consistent enough to go on with.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The routing tables, and the sessions' mailboxes.
+#[derive(Debug, Default)]
+struct Routes {
+    /// The revision the tables are up to, once they were first built.
+    revision: Option<u64>,
+    /// Task id → the node it is assigned to.
+    placed: HashMap<String, Name>,
+    /// Node → the ids of the tasks assigned to it.
+    by_node: HashMap<Name, HashSet<String>>,
+    /// Node → its sessions' mailboxes, by subscription number (a node may briefly have two
+    /// sessions while a new one replaces an old one).
+    mailboxes: HashMap<Name, Vec<(u64, Arc<Mailbox>)>>,
+    next_subscription: u64,
+}
+
+impl Routes {
+    /// Brings the tables to `state` and hands each session what concerns it.
+    fn advance(&mut self, state: &State) {
+        let mut per_node: HashMap<Name, Touched> = HashMap::new();
+        let mut everyone = Touched::default();
+        let events = match self.revision {
+            Some(revision) => state.events_after(revision).ok(),
+            None => None,
+        };
+        match events {
+            Some(events) => {
+                for event in events {
+                    self.route(event, &mut per_node, &mut everyone);
+                }
+            }
+            // The first round, or the history no longer reaches back: whoever subscribed
+            // meanwhile sends its full set again.
+            None => {
+                self.rebuild(state);
+                everyone.full = true;
+            }
+        }
+        self.revision = Some(state.revision());
+        for (node, touched) in &per_node {
+            for (_, mailbox) in self.mailboxes.get(node).into_iter().flatten() {
+                mailbox.put(touched);
+            }
+        }
+        if !everyone.is_empty() {
+            for (_, mailbox) in self.mailboxes.values().flatten() {
+                mailbox.put(&everyone);
+            }
+        }
+    }
+
+    fn route(
+        &mut self,
+        event: &Event,
+        per_node: &mut HashMap<Name, Touched>,
+        everyone: &mut Touched,
+    ) {
+        match &event.key {
+            Key::Task { id } => {
+                let now = match (event.kind, &event.object) {
+                    (EventKind::Put, Some(Object::Task(task))) => task.node.clone(),
+                    _ => None,
+                };
+                let id = id.to_string();
+                let before = self.place(&id, now.as_ref());
+                for node in before.into_iter().chain(now) {
+                    per_node.entry(node).or_default().tasks.insert(id.clone());
+                }
+            }
+            key @ Key::Service { .. } => everyone.add_service(key),
+            Key::Node { .. } => everyone.nodes = true,
+            _ => {}
+        }
+    }
+
+    /// Records that task `id` is on `node` (or on none) and returns the node it was on
+    /// before, if that was another.
+    fn place(&mut self, id: &str, node: Option<&Name>) -> Option<Name> {
+        let before = match node {
+            Some(node) => {
+                if self.placed.get(id) == Some(node) {
+                    return None;
+                }
+                self.by_node
+                    .entry(node.clone())
+                    .or_default()
+                    .insert(id.to_owned());
+                self.placed.insert(id.to_owned(), node.clone())
+            }
+            None => self.placed.remove(id),
+        };
+        if let Some(old) = &before {
+            if let Some(ids) = self.by_node.get_mut(old) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    self.by_node.remove(old);
+                }
+            }
+        }
+        before
+    }
+
+    /// Rebuilds the tables from every task of `state`.
+    fn rebuild(&mut self, state: &State) {
+        self.placed.clear();
+        self.by_node.clear();
+        for record in state.list(&Kind::Task.prefix()) {
+            if let Object::Task(task) = &record.object {
+                self.place(task.id.as_str(), task.node.as_ref());
+            }
+        }
+    }
+}
+
+/// The router of one server. Cloning is cheap; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct Dispatcher {
+    routes: Arc<Mutex<Routes>>,
+}
+
+/// One session's subscription: its mailbox, taken out of the router when dropped.
+#[derive(Debug)]
+pub struct Subscription {
+    number: u64,
+    node: Name,
+    mailbox: Arc<Mailbox>,
+    routes: Arc<Mutex<Routes>>,
+}
+
+impl Dispatcher {
+    /// Starts following `control`'s state on the current tokio runtime; the loop ends when
+    /// Raft stops.
+    pub fn start(control: ControlPlane) -> Self {
+        let dispatcher = Self::default();
+        tokio::spawn(dispatcher.clone().follow(control));
+        dispatcher
+    }
+
+    async fn follow(self, control: ControlPlane) {
+        let mut metrics = control.raft().metrics();
+        let mut seen = None;
+        loop {
+            let applied = metrics.borrow_and_update().last_applied.map_or(0, |l| l.index);
+            if seen.is_none_or(|seen| applied > seen) {
+                seen = Some(applied);
+                let routed = control
+                    .read(Consistency::Stale, |state| lock(&self.routes).advance(state))
+                    .await;
+                if routed.is_err() {
+                    return;
+                }
+            }
+            if metrics.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Subscribes a session of `node` to the changes that concern it. Every change the router
+    /// has not yet routed reaches the mailbox, so a session that subscribes, then reads the
+    /// state for its full set from [`Subscription::tasks`], misses nothing.
+    pub fn subscribe(&self, node: &Name) -> Subscription {
+        let mut routes = lock(&self.routes);
+        routes.next_subscription += 1;
+        let number = routes.next_subscription;
+        let mailbox = Arc::new(Mailbox::default());
+        routes
+            .mailboxes
+            .entry(node.clone())
+            .or_default()
+            .push((number, mailbox.clone()));
+        Subscription {
+            number,
+            node: node.clone(),
+            mailbox,
+            routes: self.routes.clone(),
+        }
+    }
+}
+
+impl Subscription {
+    /// The ids of the tasks assigned to the node as far as the router knows, in order.
+    pub fn tasks(&self) -> Vec<String> {
+        let routes = lock(&self.routes);
+        let mut ids: Vec<String> = routes
+            .by_node
+            .get(&self.node)
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Waits until something concerning the node changed, and takes it.
+    pub async fn changed(&self) -> Touched {
+        loop {
+            let touched = std::mem::take(&mut *lock(&self.mailbox.touched));
+            if !touched.is_empty() {
+                return touched;
+            }
+            self.mailbox.notify.notified().await;
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut routes = lock(&self.routes);
+        if let Some(boxes) = routes.mailboxes.get_mut(&self.node) {
+            boxes.retain(|(number, _)| *number != self.number);
+            if boxes.is_empty() {
+                routes.mailboxes.remove(&self.node);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "dispatch_tests.rs"]
+mod tests;
