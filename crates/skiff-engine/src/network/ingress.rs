@@ -29,13 +29,7 @@ impl Engine {
         let _lock = store.lock()?;
         let prev = match store.load()? {
             Some(state) => state,
-            None => State {
-                ipam: Ipam::new(opts.subnet).map_err(NetworkError::from)?,
-                ports: Vec::new(),
-                service_ports: Vec::new(),
-                table: None,
-                boot_id: String::new(),
-            },
+            None => State::new(Ipam::new(opts.subnet).map_err(NetworkError::from)?),
         };
         let mut next = prev.clone();
         next.check_against_records(&self.data_dir().join("containers"), &boot_id());

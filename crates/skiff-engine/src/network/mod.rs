@@ -30,6 +30,7 @@ pub mod ports;
 pub mod service;
 mod state;
 mod status;
+pub mod vip;
 
 use std::fs::File;
 use std::net::Ipv4Addr;
@@ -46,6 +47,7 @@ use ipam::{Ipam, IpamError};
 use ports::{PortError, PublishedPort, Table};
 use service::ServicePortError;
 use state::{State, Store};
+use vip::VipError;
 
 pub use netlink::CONTAINER_IFNAME;
 pub use status::{BridgeStatus, NetworkStatus};
@@ -123,6 +125,9 @@ pub enum NetworkError {
     /// Service ports (node-local ingress).
     #[error(transparent)]
     ServicePorts(#[from] ServicePortError),
+    /// Service virtual IPs.
+    #[error("service virtual IPs: {0}")]
+    Vips(#[from] VipError),
     /// The overlay between nodes.
     #[error(transparent)]
     Overlay(#[from] overlay::OverlayError),
@@ -261,13 +266,7 @@ pub(crate) fn attach(
     let containers = data_dir.join("containers");
     let prev = match store.load()? {
         Some(state) => state,
-        None => State {
-            ipam: Ipam::new(opts.subnet)?,
-            ports: Vec::new(),
-            service_ports: Vec::new(),
-            table: None,
-            boot_id: String::new(),
-        },
+        None => State::new(Ipam::new(opts.subnet)?),
     };
     let mut state = prev.clone();
     state.check_against_records(&containers, &boot_id());
@@ -389,11 +388,11 @@ fn unpublish(state: &mut State, id: &str) {
     }
 }
 
-/// The table `state` needs: one when a port or a service port is published, or
+/// The table `state` needs: one when a port, a service port or a virtual IP is published, or
 /// masquerading is asked for.
 fn wanted_table(state: &State, bridge: &str, subnet: Ipv4Net, masquerade: bool) -> Option<Table> {
     ports::wanted_table(bridge, subnet, masquerade, &state.ports).or_else(|| {
-        (!state.service_ports.is_empty()).then(|| Table {
+        (!state.service_ports.is_empty() || !state.vips.is_empty()).then(|| Table {
             bridge: bridge.to_string(),
             subnet,
             masquerade,
@@ -414,6 +413,7 @@ fn save_synced(
     }
     let kernel_changes = next.ports != prev.ports
         || next.service_ports != prev.service_ports
+        || next.vips != prev.vips
         || next.table != prev.table;
     if kernel_changes {
         if let Err(e) = apply(fw, next, prev.table.as_ref()) {
@@ -434,7 +434,12 @@ fn apply(fw: &dyn Firewall, state: &State, old: Option<&Table>) -> Result<(), Ne
     let old_bridge = old.map(|t| t.bridge.as_str());
     match &state.table {
         Some(table) => {
-            fw.nft(&ports::render(table, &state.ports, &state.service_ports))?;
+            fw.nft(&ports::render(
+                table,
+                &state.ports,
+                &state.service_ports,
+                &state.vips,
+            ))?;
             // After the table: its guard chain must be there before loopback is routable.
             fw.route_localnet(&table.bridge, true)?;
             if let Some(b) = old_bridge.filter(|b| *b != table.bridge) {

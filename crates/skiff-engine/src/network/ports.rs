@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::overlay::OVERLAY_DEVICE;
 use super::service::{self, ServicePort};
+use super::vip::{self, ServiceVip};
 use crate::container::{PortMapping, Protocol};
 
 /// The nftables table Skiff owns (family `ip`); nothing else is ever touched.
@@ -233,7 +234,12 @@ pub fn removal() -> String {
 /// * `guard` drops loopback addresses arriving from the bridge: `route_localnet`, which lets
 ///   the node's loopback traffic reach containers, would otherwise let containers reach the
 ///   node's loopback services.
-pub fn render(table: &Table, ports: &[PublishedPort], services: &[ServicePort]) -> String {
+pub fn render(
+    table: &Table,
+    ports: &[PublishedPort],
+    services: &[ServicePort],
+    vips: &[ServiceVip],
+) -> String {
     let (bridge, subnet) = (&table.bridge, table.subnet);
     let mut s = removal();
     let _ = writeln!(s, "table ip {TABLE} {{");
@@ -277,7 +283,13 @@ pub fn render(table: &Table, ports: &[PublishedPort], services: &[ServicePort]) 
         ports_chain.push(format!("dnat ip to {proto} dport map @{proto}_any"));
     }
     chain(&mut s, "ports", None, &ports_chain);
-    let local = ["fib daddr type local jump ports".to_string()];
+    let mut local = Vec::new();
+    if !vips.is_empty() {
+        chain(&mut s, "vips", None, &vip::dnat_rules(vips));
+        // A virtual IP is on no interface: never `type local`.
+        local.push("jump vips".to_string());
+    }
+    local.push("fib daddr type local jump ports".to_string());
     chain(
         &mut s,
         "prerouting",
@@ -316,6 +328,20 @@ pub fn render(table: &Table, ports: &[PublishedPort], services: &[ServicePort]) 
             format!("iifname \"{bridge}\" ip daddr 127.0.0.0/8 drop"),
         ],
     );
+    let vip_refuse = vip::refuse_rules(vips);
+    if !vip_refuse.is_empty() {
+        chain(&mut s, "vip_refuse", None, &vip_refuse);
+        for hook in ["forward", "output"] {
+            chain(
+                &mut s,
+                &format!("vip_refuse_{hook}"),
+                Some(&format!(
+                    "type filter hook {hook} priority 0; policy accept;"
+                )),
+                &["jump vip_refuse".to_string()],
+            );
+        }
+    }
     let refuse = service::refuse_rules(services);
     if !refuse.is_empty() {
         chain(

@@ -152,7 +152,7 @@ fn the_ruleset_is_skiffs_table_alone_with_its_maps_filled_from_the_state() {
         held("a", "web", tcp(Some("127.0.0.1"), 8443, 443), "10.87.0.2"),
         held("b", "dns", udp(5353, 53), "10.87.0.3"),
     ];
-    let got = render(&table(false), &ports, &[]);
+    let got = render(&table(false), &ports, &[], &[]);
     let want = "\
 table ip skiff {}
 delete table ip skiff
@@ -208,8 +208,8 @@ table ip skiff {
 #[test]
 fn masquerading_adds_one_rule_for_traffic_leaving_the_node() {
     let rule = "ip saddr 10.87.0.0/16 oifname != \"skiff0\" masquerade";
-    assert!(!render(&table(false), &[], &[]).contains(rule));
-    let with = render(&table(true), &[], &[]);
+    assert!(!render(&table(false), &[], &[], &[]).contains(rule));
+    let with = render(&table(true), &[], &[], &[]);
     assert!(with.contains(&format!("\t\t{rule}\n")), "{with}");
     // Except towards the overlay: other nodes' containers see the container's own address.
     let overlay = "\t\toifname \"skiff.vxlan\" accept\n";
@@ -222,7 +222,7 @@ fn several_elements_share_one_declaration() {
         held("a", "a", tcp(None, 8080, 80), "10.87.0.2"),
         held("b", "b", tcp(None, 8081, 80), "10.87.0.3"),
     ];
-    let got = render(&table(false), &ports, &[]);
+    let got = render(&table(false), &ports, &[], &[]);
     assert!(
         got.contains("elements = { 8080 : 10.87.0.2 . 80, 8081 : 10.87.0.3 . 80 }"),
         "{got}"

@@ -85,13 +85,10 @@ impl Node {
     }
 
     fn state(&self) -> State {
-        self.store.load().unwrap().unwrap_or_else(|| State {
-            ipam: Ipam::new(self.opts.subnet).unwrap(),
-            ports: Vec::new(),
-            service_ports: Vec::new(),
-            table: None,
-            boot_id: String::new(),
-        })
+        self.store
+            .load()
+            .unwrap()
+            .unwrap_or_else(|| State::new(Ipam::new(self.opts.subnet).unwrap()))
     }
 
     /// What `attach` does once the bridge is there.

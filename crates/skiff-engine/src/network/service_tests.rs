@@ -70,7 +70,7 @@ fn the_table_puts_service_rules_first_in_ports_and_refuses_in_an_input_chain() {
         ),
         svc("a/b/off", Protocol::Tcp, 8081, &[]),
     ];
-    let got = render(&table(), &[], &services);
+    let got = render(&table(), &[], &services, &[]);
     let want_ports = "\
 \tchain ports {
 \t\ttcp dport 8080 dnat ip to numgen random mod 2 map { 0 : 10.87.0.2 . 80, 1 : 10.87.0.3 . 80 } comment \"a/b/web\"
@@ -86,7 +86,7 @@ fn the_table_puts_service_rules_first_in_ports_and_refuses_in_an_input_chain() {
 ";
     assert!(got.ends_with(want_refuse), "{got}");
     // Without service ports the table is as before: no refuse chain.
-    assert!(!render(&table(), &[], &[]).contains("refuse"));
+    assert!(!render(&table(), &[], &[], &[]).contains("refuse"));
 }
 
 #[test]

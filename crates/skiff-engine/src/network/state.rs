@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::ipam::Ipam;
 use super::ports::{self, PublishedPort, Table};
 use super::service::ServicePort;
+use super::vip::ServiceVip;
 use super::NetworkError;
 use crate::container::record::{read_json, ContainerRecord, Paths};
 use crate::container::PortMapping;
@@ -29,6 +30,9 @@ pub(super) struct State {
     /// The service ports of the node (node-local ingress), as last set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) service_ports: Vec<ServicePort>,
+    /// The service virtual IPs of the node, as last set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) vips: Vec<ServiceVip>,
     /// Skiff's nftables table as last set up; none when the node needs none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) table: Option<Table>,
@@ -39,6 +43,18 @@ pub(super) struct State {
 }
 
 impl State {
+    /// A state with nothing allocated or published, over `ipam`.
+    pub(super) fn new(ipam: Ipam) -> Self {
+        Self {
+            ipam,
+            ports: Vec::new(),
+            service_ports: Vec::new(),
+            vips: Vec::new(),
+            table: None,
+            boot_id: String::new(),
+        }
+    }
+
     /// Makes the allocations and published ports agree with the containers under
     /// `containers` if they were not checked in this boot (`boot`): those of removed
     /// containers go, and each record's address and ports are taken for it.

@@ -1,6 +1,6 @@
 //! `skiff network`: the local node's network — the VXLAN overlay to the other nodes
-//! (`overlay`), the service ports (`service-ports`, node-local ingress; the agent sets them),
-//! and the bridge, addresses and overlay as they are (`inspect`).
+//! (`overlay`), the service ports (`service-ports`, node-local ingress) and virtual IPs
+//! (`vips`) — the agent sets both — and the bridge, addresses and overlay as they are (`inspect`).
 
 use std::io::Read as _;
 use std::process::ExitCode;
@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use skiff_engine::network::overlay::{Overlay, Peer, DEFAULT_PORT, DEFAULT_VNI};
 use skiff_engine::network::service::ServicePort;
+use skiff_engine::network::vip::ServiceVip;
 use skiff_engine::network::NetworkStatus;
 use skiff_engine::Engine;
 
@@ -33,6 +34,14 @@ enum Cmd {
     /// (`-`: standard input; `[]` removes them all), as the agent does: each item is
     /// {"name", "protocol", "host_ip" (optional), "published", "backends": ["IP:PORT", …]}.
     ServicePorts {
+        /// The file holding the list.
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+    },
+    /// Set this node's service virtual IPs to exactly the JSON list in FILE (`-`: standard
+    /// input; `[]` removes them all), as the agent does: each item is {"name", "vip",
+    /// "backends": ["IP", …]}.
+    Vips {
         /// The file holding the list.
         #[arg(value_name = "FILE")]
         file: std::path::PathBuf,
@@ -73,7 +82,16 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let engine = args.engine.open(None)?;
     match &args.command {
         Cmd::Overlay(o) => overlay(&engine, o),
-        Cmd::ServicePorts { file } => service_ports(&engine, file),
+        Cmd::ServicePorts { file } => {
+            let list: Vec<ServicePort> = read_list(file, "service ports")?;
+            engine.set_service_ports(&list)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Vips { file } => {
+            let list: Vec<ServiceVip> = read_list(file, "virtual IPs")?;
+            engine.set_service_vips(&list)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Inspect { output } => inspect(&engine, *output),
     }
 }
@@ -114,7 +132,11 @@ fn overlay(engine: &Engine, args: &OverlayArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn service_ports(engine: &Engine, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+/// The JSON list in `file` (`-`: standard input) of `what`.
+fn read_list<T: serde::de::DeserializeOwned>(
+    file: &std::path::Path,
+    what: &str,
+) -> anyhow::Result<Vec<T>> {
     use anyhow::Context as _;
     let text = if file == std::path::Path::new("-") {
         std::io::read_to_string(std::io::stdin().take(16 << 20))
@@ -122,10 +144,7 @@ fn service_ports(engine: &Engine, file: &std::path::Path) -> anyhow::Result<Exit
     } else {
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
     };
-    let list: Vec<ServicePort> = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a list of service ports", file.display()))?;
-    engine.set_service_ports(&list)?;
-    Ok(ExitCode::SUCCESS)
+    serde_json::from_str(&text).with_context(|| format!("{}: not a list of {what}", file.display()))
 }
 
 fn inspect(engine: &Engine, output: Format) -> anyhow::Result<ExitCode> {

@@ -198,3 +198,4 @@ pub fn id_of(stdout: &str) -> String {
     id
 }
 pub mod netns;
+pub mod web;
