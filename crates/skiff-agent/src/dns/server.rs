@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::forward::forward;
@@ -72,11 +72,19 @@ impl Shared {
         handle(bytes, peer.ip(), &self.table(), turn, transport)
     }
 
-    /// Forwards `query`, or answers SERVFAIL when every slot is taken or every upstream fails.
-    async fn forward(&self, query: &[u8], servfail: Vec<u8>, transport: Transport) -> Vec<u8> {
-        let Ok(_slot) = self.forward_slots.clone().try_acquire_owned() else {
-            return servfail;
-        };
+    /// A forwarding slot, if one is free.
+    fn slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.forward_slots.clone().try_acquire_owned().ok()
+    }
+
+    /// Forwards `query` while holding `_slot`; SERVFAIL when every upstream fails.
+    async fn forward(
+        &self,
+        _slot: OwnedSemaphorePermit,
+        query: &[u8],
+        servfail: Vec<u8>,
+        transport: Transport,
+    ) -> Vec<u8> {
         let upstreams = self.upstreams();
         forward(query, &upstreams, self.limits.forward_timeout, transport)
             .await
@@ -94,7 +102,8 @@ pub struct DnsServer {
 
 impl DnsServer {
     /// Serves UDP and TCP on `listen` (port 0 picks a free port, the same for both), with an
-    /// empty table, forwarding other names to `upstreams` with the default limits.
+    /// empty table, forwarding other names to `upstreams` with the default limits. Call it
+    /// within a tokio runtime: the sockets are served by tasks spawned on it.
     pub async fn start(listen: SocketAddr, upstreams: Vec<SocketAddr>) -> Result<Self, DnsError> {
         Self::start_with(listen, upstreams, DnsLimits::default()).await
     }
@@ -202,9 +211,14 @@ async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
                         let _ = socket.send_to(&reply, peer).await;
                     }
                     Decision::Forward { servfail } => {
+                        // Without a free slot the answer is SERVFAIL at once, with no task.
+                        let Some(slot) = shared.slot() else {
+                            let _ = socket.send_to(&servfail, peer).await;
+                            continue;
+                        };
                         let (query, socket, shared) = (buf[..n].to_vec(), socket.clone(), shared.clone());
                         forwards.spawn(async move {
-                            let reply = shared.forward(&query, servfail, Transport::Udp).await;
+                            let reply = shared.forward(slot, &query, servfail, Transport::Udp).await;
                             let _ = socket.send_to(&reply, peer).await;
                         });
                     }
@@ -259,9 +273,13 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: &Shar
         };
         let reply = match shared.decide(&buf[..len], peer, Transport::Tcp) {
             Decision::Reply(reply) => reply,
-            Decision::Forward { servfail } => {
-                shared.forward(&buf[..len], servfail, Transport::Tcp).await
-            }
+            Decision::Forward { servfail } => match shared.slot() {
+                Some(slot) => {
+                    let query = &buf[..len];
+                    shared.forward(slot, query, servfail, Transport::Tcp).await
+                }
+                None => servfail,
+            },
             Decision::Drop => return,
         };
         let Ok(prefix) = u16::try_from(reply.len()) else {

@@ -352,3 +352,32 @@ async fn an_address_in_use_is_a_clear_error() {
     let msg = err.to_string();
     assert!(msg.contains(&server.local_addr().to_string()), "{msg}");
 }
+
+#[tokio::test]
+async fn upstream_replies_with_another_id_or_question_are_ignored() {
+    // Sends a reply with a wrong id, then one for another question, then the right one.
+    let udp = UdpSocket::bind(LOOPBACK).await.unwrap();
+    let up = udp.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut buf = vec![0u8; 2048];
+        while let Ok((n, peer)) = udp.recv_from(&mut buf).await {
+            let mut wrong_id = answer(&buf[..n], 7);
+            wrong_id[1] ^= 1;
+            let mut q = Message::from_vec(&buf[..n]).unwrap();
+            q.queries_mut()[0].set_name(Name::from_ascii("evil.example.").unwrap());
+            let wrong_question = answer(&q.to_vec().unwrap(), 8);
+            for reply in [wrong_id, wrong_question, answer(&buf[..n], 3)] {
+                let _ = udp.send_to(&reply, peer).await;
+            }
+        }
+    });
+    let server = DnsServer::start_with(LOOPBACK.parse().unwrap(), vec![up], quick())
+        .await
+        .unwrap();
+    let m = udp_ask(server.local_addr(), 0x0a0b, "example.com.").await;
+    assert_eq!(
+        (m.id(), addrs(&m)),
+        (0x0a0b, vec![Ipv4Addr::new(10, 53, 0, 3)])
+    );
+    task.abort();
+}
