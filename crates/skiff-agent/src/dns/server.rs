@@ -149,9 +149,10 @@ impl DnsServer {
     }
 
     /// Replaces the upstream resolvers (e.g. after resolv.conf changed). The server's own
-    /// address is left out, so that it never forwards to itself.
-    pub fn set_upstreams(&self, mut upstreams: Vec<SocketAddr>) {
-        upstreams.retain(|u| *u != self.local_addr);
+    /// address is left out (and, when it listens on the unspecified address, loopback on its
+    /// port), so that it never forwards to itself.
+    pub fn set_upstreams(&self, upstreams: Vec<SocketAddr>) {
+        let upstreams = without_self(upstreams, self.local_addr);
         *self
             .shared
             .upstreams
@@ -174,6 +175,15 @@ impl Drop for DnsServer {
             task.abort();
         }
     }
+}
+
+/// `upstreams` less the ones that would be this server at `me`.
+fn without_self(mut upstreams: Vec<SocketAddr>, me: SocketAddr) -> Vec<SocketAddr> {
+    upstreams.retain(|u| {
+        let via_loopback = me.ip().is_unspecified() && u.ip().is_loopback();
+        *u != me && !(via_loopback && u.port() == me.port())
+    });
+    upstreams
 }
 
 /// Binds UDP on `listen`, then TCP on the port UDP got. With port 0 the TCP port may be taken
@@ -290,6 +300,35 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: &Shar
         framed.extend_from_slice(&reply);
         if stream.write_all(&framed).await.is_err() {
             return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_is_never_its_own_upstream() {
+        let addrs = |list: &[&str]| -> Vec<SocketAddr> {
+            list.iter().map(|s| s.parse().unwrap()).collect()
+        };
+        let all = addrs(&[
+            "10.87.0.1:53",
+            "127.0.0.1:53",
+            "127.0.0.53:53",
+            "192.0.2.1:53",
+        ]);
+        let cases = [
+            (
+                "10.87.0.1:53",
+                addrs(&["127.0.0.1:53", "127.0.0.53:53", "192.0.2.1:53"]),
+            ),
+            ("0.0.0.0:53", addrs(&["10.87.0.1:53", "192.0.2.1:53"])),
+            ("0.0.0.0:5353", all.clone()),
+        ];
+        for (me, want) in cases {
+            assert_eq!(without_self(all.clone(), me.parse().unwrap()), want, "{me}");
         }
     }
 }

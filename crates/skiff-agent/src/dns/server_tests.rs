@@ -381,3 +381,21 @@ async fn upstream_replies_with_another_id_or_question_are_ignored() {
     );
     task.abort();
 }
+
+#[tokio::test]
+async fn a_dropped_server_closes_its_sockets() {
+    let server = DnsServer::start(LOOPBACK.parse().unwrap(), vec![])
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    assert!(TcpStream::connect(addr).await.is_ok());
+    drop(server);
+    // The aborted tasks are dropped, with their sockets, the next time the runtime runs.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "the listener is closed"
+    );
+    let none = udp_raw(addr, &query(2, "web."), Duration::from_millis(200)).await;
+    assert_eq!(none, None);
+}
