@@ -1,6 +1,7 @@
 //! Query latency of the embedded DNS server for a local answer, and of dnsmasq serving the
 //! same name from a hosts file when it is installed (Debian's `dnsmasq-base`), both on
-//! 127.0.0.1. Sequential queries from one client socket; prints p50/p99/mean.
+//! 127.0.0.1; then of a query forwarded by the embedded server to that dnsmasq. Sequential
+//! queries from one client socket; prints p50/p99/mean.
 //!
 //! Run: `cargo bench -p skiff-agent --bench dns` (release build; `DNS_BENCH_QUERIES=N` to change
 //! the count, 10000 by default).
@@ -152,6 +153,17 @@ fn main() {
     match start_dnsmasq(dir.path()) {
         Some((mut child, addr)) => {
             report("dnsmasq (hosts file)", &measure(addr, count));
+            // A second server with an empty table forwards everything to dnsmasq.
+            let forwarder = rt.block_on(async {
+                DnsServer::start("127.0.0.1:0".parse().unwrap(), vec![addr])
+                    .await
+                    .unwrap()
+            });
+            report(
+                "skiff → dnsmasq (fwd)",
+                &measure(forwarder.local_addr(), count),
+            );
+            rt.block_on(forwarder.shutdown());
             let _ = child.kill();
             let _ = child.wait();
         }
