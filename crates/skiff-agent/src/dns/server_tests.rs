@@ -399,3 +399,31 @@ async fn a_dropped_server_closes_its_sockets() {
     let none = udp_raw(addr, &query(2, "web."), Duration::from_millis(200)).await;
     assert_eq!(none, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_queries_during_table_swaps_get_one_table_or_the_other() {
+    let server = Arc::new(
+        DnsServer::start(LOOPBACK.parse().unwrap(), vec![])
+            .await
+            .unwrap(),
+    );
+    server.set_table(table(Target::Vip(ip(1))));
+    let addr = server.local_addr();
+    let swapper = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            for i in 0..200u8 {
+                server.set_table(table(Target::Vip(ip(1 + i % 2))));
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let askers: Vec<_> = (0..100u16)
+        .map(|id| tokio::spawn(async move { addrs(&udp_ask(addr, id, "web.").await) }))
+        .collect();
+    for asker in askers {
+        let got = asker.await.unwrap();
+        assert!(got == vec![ip(1)] || got == vec![ip(2)], "{got:?}");
+    }
+    swapper.await.unwrap();
+}
