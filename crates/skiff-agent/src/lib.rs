@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod desired;
+pub mod dns;
 pub mod health;
 pub mod ingress;
 pub mod node_service;
