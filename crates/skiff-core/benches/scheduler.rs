@@ -214,6 +214,7 @@ impl Cluster {
                 name: name(&format!("svc{i}")),
                 spec_revision: 1,
                 spec: service_spec(&base, i, count, &mut rng),
+                vip: None,
             };
             for slot in 1..=count {
                 pending.push(task(&service, slot as u32));

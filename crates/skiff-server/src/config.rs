@@ -30,6 +30,8 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// The range nodes' pod subnets (one /24 each) are allocated from when they register.
     pub pod_cidr: PodCidr,
+    /// The range services' virtual IPs come from.
+    pub service_cidr: crate::ServiceCidr,
     /// How long a node's agent may stay silent before the leader marks the node down and its
     /// tasks orphaned ([`crate::DEFAULT_NODE_GRACE_PERIOD`] by default).
     pub node_grace_period: Duration,

@@ -24,7 +24,7 @@ pub use agents::PodCidr;
 pub use config::{RaftTuning, ServerConfig, Start, DEFAULT_BODY_LIMIT};
 pub use control::{Consistency, ControlPlane, Unavailable};
 pub use controllers::{
-    ControllerConfig, Controllers, ControllersHandle, DEFAULT_NODE_GRACE_PERIOD,
+    ControllerConfig, Controllers, ControllersHandle, ServiceCidr, DEFAULT_NODE_GRACE_PERIOD,
 };
 pub use heartbeats::Heartbeats;
 pub use server::{Server, ServerError, ADMIN_TOKEN_FILE, ADMIN_TOKEN_ID, CLUSTER_SECRET_FILE};

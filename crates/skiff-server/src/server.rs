@@ -202,6 +202,7 @@ impl Server {
             heartbeats.clone(),
             ControllerConfig {
                 node_grace_period: config.node_grace_period,
+                service_cidr: config.service_cidr,
             },
         );
         let mut server = Server {

@@ -185,3 +185,60 @@ async fn apps_become_assigned_tasks_that_move_off_a_silent_node_and_scale() {
     beating.abort();
     c.shutdown().await;
 }
+
+/// The virtual IP of each service of `dev/shop`, by name, as `GET /v1/envs/dev/apps/shop/services/…` shows.
+async fn vips(c: &Cluster, services: &[&str]) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    for svc in services {
+        let (status, body) = c
+            .get(&format!("/v1/envs/dev/apps/shop/services/{svc}"))
+            .await;
+        assert!(status.is_success(), "{svc}: {status}: {body}");
+        out.push(body["object"]["service"]["vip"].as_str().map(str::to_owned));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn services_get_virtual_ips_of_the_range_and_keep_them_across_applies() {
+    let c = Cluster::with(1, |mut config| {
+        config.service_cidr = "10.99.0.0/24".parse().unwrap();
+        config
+    })
+    .await;
+    c.create_env("dev").await;
+    let yaml = |image: &str| {
+        format!(
+            "name: shop\nservices:\n  web:\n    image: {image}\n  api:\n    image: busybox\n  \
+             db:\n    image: busybox\n    deploy:\n      endpoint_mode: dnsrr\n"
+        )
+    };
+    let (status, body) = c.apply_yaml("dev", &yaml("busybox"), &c.admin).await;
+    assert!(status.is_success(), "{status}: {body}");
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let first = loop {
+        let got = vips(&c, &["web", "api", "db"]).await;
+        if got[0].is_some() && got[1].is_some() {
+            break got;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no VIPs: {got:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (web, api) = (first[0].clone().unwrap(), first[1].clone().unwrap());
+    assert_ne!(web, api);
+    for ip in [&web, &api] {
+        let ip: std::net::Ipv4Addr = ip.parse().unwrap();
+        assert_eq!(ip.octets()[..3], [10, 99, 0], "{ip} is outside the range");
+        assert!(ip.octets()[3] != 0 && ip.octets()[3] != 255, "{ip}");
+    }
+    assert_eq!(first[2], None, "a dnsrr service has no virtual IP");
+
+    // A changed spec keeps the address; the orchestrator leaves it alone.
+    let (status, body) = c.apply_yaml("dev", &yaml("busybox:2"), &c.admin).await;
+    assert!(status.is_success(), "{status}: {body}");
+    let (_, service) = c.get("/v1/envs/dev/apps/shop/services/web").await;
+    assert_eq!(service["object"]["service"]["spec"]["image"], "busybox:2");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(vips(&c, &["web", "api", "db"]).await, first);
+    c.shutdown().await;
+}

@@ -18,6 +18,7 @@ async fn raft_rpcs_without_the_cluster_secret_are_refused() {
         raft: RaftTuning::default(),
         body_limit: skiff_server::DEFAULT_BODY_LIMIT,
         pod_cidr: skiff_server::PodCidr::default(),
+        service_cidr: skiff_server::ServiceCidr::default(),
         node_grace_period: skiff_server::DEFAULT_NODE_GRACE_PERIOD,
         controllers: true,
     })

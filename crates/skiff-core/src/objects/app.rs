@@ -77,6 +77,10 @@ pub struct Service {
     pub spec_revision: u64,
     /// The service's part of the app spec.
     pub spec: ServiceSpec,
+    /// Its virtual IP, from the cluster's service range: the orchestrator gives one to each
+    /// service whose `endpoint_mode` is `vip` (none with `dnsrr`) and an apply keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vip: Option<std::net::Ipv4Addr>,
 }
 
 impl Service {

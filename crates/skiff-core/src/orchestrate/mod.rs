@@ -36,6 +36,7 @@ pub mod nodes;
 mod plan;
 mod slots;
 mod update;
+pub mod vips;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -44,6 +45,7 @@ use skiff_api::ServiceMode;
 pub use input::{OrchestratorInput, StoredTask};
 pub use nodes::{going_down, monitor, NodeChange, NodeMonitorInput, NodeMonitorPlan, StoredNode};
 pub use plan::{Action, Change, OrchestratorPlan, Reason};
+pub use vips::{assign_vips, VipChange, VipPlan, VipRange, VipRangeError};
 
 use crate::objects::{Availability, DesiredState, Name, Node, Service, Slot};
 use crate::schedule::node_eligible;

@@ -141,22 +141,26 @@ fn plan_services(
             app: app.clone(),
             service: name.clone(),
         };
-        let new = |spec: &ServiceSpec| {
+        // A changed service keeps its virtual IP (the orchestrator gives new ones theirs).
+        let new = |spec: &ServiceSpec, vip| {
             Object::Service(Box::new(Service {
                 env: env.clone(),
                 app: app.clone(),
                 name: name.clone(),
                 spec_revision: to_revision,
                 spec: spec.clone(),
+                vip,
             }))
         };
         match (desired.get(name), stored_services.get(name)) {
-            (Some(spec), None) => plan.write(key, new(spec), Expect::Absent, ChangeKind::Added),
+            (Some(spec), None) => {
+                plan.write(key, new(spec, None), Expect::Absent, ChangeKind::Added)
+            }
             (Some(spec), Some((old, revision))) if old.spec != **spec => {
                 let fields = service_fields(&old.spec, spec);
                 plan.write(
                     key,
-                    new(spec),
+                    new(spec, old.vip),
                     Expect::Revision(*revision),
                     ChangeKind::Changed,
                 );

@@ -88,7 +88,9 @@ impl Mailbox {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while routing leaves plain data behind, still consistent enough to go on with.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The routing tables, and the sessions' mailboxes.
@@ -232,11 +234,16 @@ impl Dispatcher {
         let mut metrics = control.raft().metrics();
         let mut seen = None;
         loop {
-            let applied = metrics.borrow_and_update().last_applied.map_or(0, |l| l.index);
+            let applied = metrics
+                .borrow_and_update()
+                .last_applied
+                .map_or(0, |l| l.index);
             if seen.is_none_or(|seen| applied > seen) {
                 seen = Some(applied);
                 let routed = control
-                    .read(Consistency::Stale, |state| lock(&self.routes).advance(state))
+                    .read(Consistency::Stale, |state| {
+                        lock(&self.routes).advance(state)
+                    })
                     .await;
                 if routed.is_err() {
                     return;

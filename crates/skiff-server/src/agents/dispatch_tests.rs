@@ -29,23 +29,38 @@ fn a_tasks_change_reaches_only_the_sessions_of_its_nodes_now_and_before() {
     put(&mut s, service("web", "nginx:1"));
     let dispatcher = Dispatcher::default();
     advance(&dispatcher, &s);
-    let (n1, n2) = (dispatcher.subscribe(&name("n1")), dispatcher.subscribe(&name("n2")));
+    let (n1, n2) = (
+        dispatcher.subscribe(&name("n1")),
+        dispatcher.subscribe(&name("n2")),
+    );
     // The first round tells whoever subscribed before it to send a full set.
     assert!(take(&n1).is_empty(), "subscribed after the first round");
 
     put(&mut s, Object::Task(task("t1", "web", None, "pending")));
     advance(&dispatcher, &s);
-    assert!(take(&n1).is_empty() && take(&n2).is_empty(), "a pending task is no one's");
+    assert!(
+        take(&n1).is_empty() && take(&n2).is_empty(),
+        "a pending task is no one's"
+    );
 
-    put(&mut s, Object::Task(task("t1", "web", Some("n1"), "assigned")));
-    put(&mut s, Object::Task(task("t2", "web", Some("n2"), "assigned")));
+    put(
+        &mut s,
+        Object::Task(task("t1", "web", Some("n1"), "assigned")),
+    );
+    put(
+        &mut s,
+        Object::Task(task("t2", "web", Some("n2"), "assigned")),
+    );
     advance(&dispatcher, &s);
     assert_eq!(tasks(&take(&n1)), ["t1"]);
     assert_eq!(tasks(&take(&n2)), ["t2"]);
     assert_eq!(n1.tasks(), ["t1"]);
 
     // Moved from n1 to n2: both hear of it; the tables follow.
-    put(&mut s, Object::Task(task("t1", "web", Some("n2"), "assigned")));
+    put(
+        &mut s,
+        Object::Task(task("t1", "web", Some("n2"), "assigned")),
+    );
     advance(&dispatcher, &s);
     assert_eq!(tasks(&take(&n1)), ["t1"]);
     assert_eq!(tasks(&take(&n2)), ["t1"]);
@@ -65,7 +80,10 @@ fn service_and_node_changes_reach_every_session() {
     let mut s = state();
     let dispatcher = Dispatcher::default();
     advance(&dispatcher, &s);
-    let (n1, n2) = (dispatcher.subscribe(&name("n1")), dispatcher.subscribe(&name("n2")));
+    let (n1, n2) = (
+        dispatcher.subscribe(&name("n1")),
+        dispatcher.subscribe(&name("n2")),
+    );
     put(&mut s, service("web", "nginx:1"));
     put(&mut s, node("n3", "10.0.0.3:7401", "ready", None));
     advance(&dispatcher, &s);
@@ -83,7 +101,10 @@ fn lost_history_or_a_first_round_sends_full_sets_from_rebuilt_tables() {
     let dispatcher = Dispatcher::default();
     // Subscribed before the router's first round.
     let early = dispatcher.subscribe(&name("n1"));
-    put(&mut s, Object::Task(task("t1", "web", Some("n1"), "assigned")));
+    put(
+        &mut s,
+        Object::Task(task("t1", "web", Some("n1"), "assigned")),
+    );
     advance(&dispatcher, &s);
     let touched = take(&early);
     assert!(touched.full, "{touched:?}");
@@ -91,7 +112,10 @@ fn lost_history_or_a_first_round_sends_full_sets_from_rebuilt_tables() {
 
     // More changes than the history keeps, between two rounds.
     for id in ["t2", "t3", "t4"] {
-        put(&mut s, Object::Task(task(id, "web", Some("n1"), "assigned")));
+        put(
+            &mut s,
+            Object::Task(task(id, "web", Some("n1"), "assigned")),
+        );
     }
     advance(&dispatcher, &s);
     assert!(take(&early).full);
@@ -107,7 +131,10 @@ fn a_dropped_subscription_leaves_the_router_and_others_stay() {
     let old = dispatcher.subscribe(&name("n1"));
     let new = dispatcher.subscribe(&name("n1"));
     drop(old);
-    put(&mut s, Object::Task(task("t1", "web", Some("n1"), "assigned")));
+    put(
+        &mut s,
+        Object::Task(task("t1", "web", Some("n1"), "assigned")),
+    );
     advance(&dispatcher, &s);
     assert_eq!(tasks(&take(&new)), ["t1"]);
     drop(new);
@@ -123,7 +150,10 @@ async fn changed_waits_for_a_change_and_misses_none_put_before_it_waits() {
     advance(&dispatcher, &s);
     let subscription = Arc::new(dispatcher.subscribe(&name("n1")));
     // Put before anyone waits: kept.
-    put(&mut s, Object::Task(task("t1", "web", Some("n1"), "assigned")));
+    put(
+        &mut s,
+        Object::Task(task("t1", "web", Some("n1"), "assigned")),
+    );
     advance(&dispatcher, &s);
     let got = tokio::time::timeout(std::time::Duration::from_secs(5), subscription.changed())
         .await
@@ -136,7 +166,10 @@ async fn changed_waits_for_a_change_and_misses_none_put_before_it_waits() {
     });
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert!(!waiting.is_finished());
-    put(&mut s, Object::Task(task("t2", "web", Some("n1"), "assigned")));
+    put(
+        &mut s,
+        Object::Task(task("t2", "web", Some("n1"), "assigned")),
+    );
     advance(&dispatcher, &s);
     let got = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
         .await

@@ -46,6 +46,7 @@ pub fn service(name: &str, image: &str) -> Object {
         name: Name::new(name).unwrap(),
         spec_revision: 1,
         spec,
+        vip: None,
     }))
 }
 

@@ -17,7 +17,10 @@ impl Term {
         let control = controllers.control.clone();
         let since = Instant::now();
         let loops = vec![
-            tokio::spawn(orchestrator::run(control.clone())),
+            tokio::spawn(orchestrator::run(
+                control.clone(),
+                controllers.config.service_cidr.range(),
+            )),
             tokio::spawn(scheduler::run(control.clone())),
             tokio::spawn(node_monitor::run(
                 control,

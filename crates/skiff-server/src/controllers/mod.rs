@@ -1,4 +1,5 @@
-//! The leader-only control loops: the orchestrator, the scheduler and the node monitor.
+//! The leader-only control loops: the orchestrator (which also gives services their virtual
+//! IPs), the scheduler and the node monitor.
 //!
 //! [`Controllers::spawn`] follows this server's Raft metrics; while it leads, three loops run,
 //! each reading the local state, deciding with `skiff-core` (`orchestrate::reconcile`,
@@ -12,6 +13,7 @@ mod node_monitor;
 mod orchestrator;
 mod propose;
 mod scheduler;
+mod service_cidr;
 mod wake;
 
 use std::time::Duration;
@@ -20,6 +22,7 @@ use tokio::task::JoinHandle;
 
 use crate::control::ControlPlane;
 use crate::heartbeats::Heartbeats;
+pub use service_cidr::{ServiceCidr, ServiceCidrError};
 
 /// How long an agent may stay silent before its node is marked down, unless configured.
 pub const DEFAULT_NODE_GRACE_PERIOD: Duration = Duration::from_secs(5);
@@ -29,12 +32,15 @@ pub const DEFAULT_NODE_GRACE_PERIOD: Duration = Duration::from_secs(5);
 pub struct ControllerConfig {
     /// How long an agent may stay silent before its node is marked down.
     pub node_grace_period: Duration,
+    /// Where services' virtual IPs come from.
+    pub service_cidr: ServiceCidr,
 }
 
 impl Default for ControllerConfig {
     fn default() -> Self {
         Self {
             node_grace_period: DEFAULT_NODE_GRACE_PERIOD,
+            service_cidr: ServiceCidr::default(),
         }
     }
 }

@@ -174,6 +174,7 @@ mod tests {
             name: name("web"),
             spec_revision: 1,
             spec: spec.services.remove("web").unwrap(),
+            vip: None,
         }));
         let env = Object::Environment(Environment {
             name: name("dev"),

@@ -53,6 +53,7 @@ pub fn config(id: u64, dir: &Path, start: Start) -> ServerConfig {
         raft: tuning(),
         body_limit: DEFAULT_BODY_LIMIT,
         pod_cidr: PodCidr::default(),
+        service_cidr: skiff_server::ServiceCidr::default(),
         node_grace_period: skiff_server::DEFAULT_NODE_GRACE_PERIOD,
         controllers: true,
     }

@@ -62,6 +62,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             raft: RaftTuning::default(),
             body_limit: DEFAULT_BODY_LIMIT,
             pod_cidr: skiff_server::PodCidr::default(),
+            service_cidr: skiff_server::ServiceCidr::default(),
             node_grace_period: skiff_server::DEFAULT_NODE_GRACE_PERIOD,
             controllers: true,
         };

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use skiff_server::{PodCidr, RaftTuning, Server, ServerConfig, Start, DEFAULT_BODY_LIMIT};
+use skiff_server::{
+    PodCidr, RaftTuning, Server, ServerConfig, ServiceCidr, Start, DEFAULT_BODY_LIMIT,
+};
 
 /// The arguments of `skiff server`.
 #[derive(clap::Args, Debug)]
@@ -52,6 +54,10 @@ pub struct Args {
     /// The range nodes' pod subnets (one /24 each) come from when they first register.
     #[arg(long, value_name = "CIDR", default_value_t = PodCidr::default())]
     pod_cidr: PodCidr,
+    /// The range services' virtual IPs come from (every server of a cluster must be given
+    /// the same; it must not overlap the pod CIDR).
+    #[arg(long, value_name = "CIDR", default_value_t = ServiceCidr::default())]
+    service_cidr: ServiceCidr,
     /// How long a node's agent may stay silent before its node is marked down and its tasks
     /// are replaced elsewhere (`500ms`, `5s`, `1m`).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = grace_period)]
@@ -86,6 +92,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         (None, true) => Start::Bootstrap,
         (None, false) => Start::Wait,
     };
+    let (pods, services) = (args.pod_cidr.net(), args.service_cidr.net());
+    if pods.contains(&services.network()) || services.contains(&pods.network()) {
+        anyhow::bail!(
+            "--service-cidr {services} overlaps --pod-cidr {pods}: give ranges that do not overlap"
+        );
+    }
     let config = ServerConfig {
         id: args.id,
         data_dir: args.data_dir.clone(),
@@ -99,6 +111,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         },
         body_limit: DEFAULT_BODY_LIMIT,
         pod_cidr: args.pod_cidr,
+        service_cidr: args.service_cidr,
         node_grace_period: args.node_grace_period,
         controllers: true,
     };

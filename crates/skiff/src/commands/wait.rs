@@ -165,6 +165,7 @@ mod tests {
                 name: name(&n),
                 spec_revision: 2,
                 spec,
+                vip: None,
             })
             .collect()
     }

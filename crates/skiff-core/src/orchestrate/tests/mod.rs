@@ -136,6 +136,7 @@ impl World {
                 name: name("web"),
                 spec_revision: 1,
                 spec,
+                vip: None,
             }],
             nodes: (1..=nodes).map(|i| node(&format!("n{i}"))).collect(),
             tasks: Vec::new(),

@@ -102,6 +102,7 @@ impl Cluster {
             name: name(svc),
             spec_revision: 1,
             spec,
+            vip: None,
         });
         self
     }

@@ -61,6 +61,7 @@ pub(super) fn service(env: &str, app: &str, svc: &str) -> Object {
         name: name(svc),
         spec_revision: 1,
         spec,
+        vip: None,
     }))
 }
 
