@@ -15,6 +15,7 @@ pub mod listing;
 pub mod logs;
 pub mod manifest;
 pub mod network;
+pub mod payload;
 pub mod node;
 pub mod ps;
 pub mod publish;

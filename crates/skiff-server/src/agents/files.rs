@@ -1,0 +1,195 @@
+//! The secret and config files of a node's tasks: each `AssignedTask` of a service that
+//! declares `secrets:` or `configs:` gets their payloads (secrets opened with the cluster's
+//! key, see [`crate::sealing`]) on its way to the one node that runs it.
+//!
+//! A declared secret or config that is not stored (or does not open) does not stop the
+//! assignment: the task gets `files_error`, which the agent reports as the task's failure
+//! message instead of starting it.
+//!
+//! Where a grant's source leads: the service's `secrets: [{source: KEY, …}]` names the app's
+//! top-level `secrets.KEY`, whose `name` is the secret's name in the environment
+//! (`/secrets/{env}/{name}`).
+
+use std::pin::Pin;
+
+use futures_util::{Stream, StreamExt};
+use skiff_api::app::{FileGrant, ServiceSpec};
+use skiff_api::AppSpec;
+use skiff_core::{Key, Name, Object, State};
+use skiff_proto::agent::{self as proto, server_message::Kind, ServerMessage};
+use tonic::Status;
+
+use crate::control::{Consistency, ControlPlane};
+use crate::sealing::Sealer;
+
+/// Where secrets go unless a grant's target says otherwise.
+pub const SECRETS_DIR: &str = "/run/secrets";
+
+/// Fills in `task.files` (or `task.files_error`) from `state`. Tasks whose service declares
+/// no files are left as they are.
+pub fn attach(state: &State, sealer: &Sealer, task: &mut proto::AssignedTask) {
+    if task.desired != proto::DesiredState::Running as i32 {
+        return;
+    }
+    let (Ok(env), Ok(app), Ok(service)) = (
+        Name::new(&task.env),
+        Name::new(&task.app),
+        Name::new(&task.service),
+    ) else {
+        return;
+    };
+    // The spec the task runs: the stored service's when it is the same revision, else the
+    // one sent (a few bytes of JSON to parse only then).
+    let stored = match state.get(&Key::Service { env: env.clone(), app: app.clone(), service }) {
+        Some(record) => match &record.object {
+            Object::Service(s) if s.spec_revision == task.spec_revision => Some(s.spec.clone()),
+            _ => None,
+        },
+        None => None,
+    };
+    let spec: ServiceSpec = match stored {
+        Some(spec) => spec,
+        None => match serde_json::from_slice(&task.spec_json) {
+            Ok(spec) => spec,
+            Err(_) => return,
+        },
+    };
+    if spec.secrets.is_empty() && spec.configs.is_empty() {
+        return;
+    }
+    let app_spec = match state.get(&Key::App { env: env.clone(), app }) {
+        Some(record) => match &record.object {
+            Object::App(a) => Some(&a.spec),
+            _ => None,
+        },
+        None => None,
+    };
+    match files(state, sealer, &env, app_spec, &spec) {
+        Ok(files) => task.files = files,
+        Err(message) => task.files_error = message,
+    }
+}
+
+/// The files `spec` declares, or what is missing.
+pub fn files(
+    state: &State,
+    sealer: &Sealer,
+    env: &Name,
+    app: Option<&AppSpec>,
+    spec: &ServiceSpec,
+) -> Result<Vec<proto::TaskFile>, String> {
+    let mut out = Vec::with_capacity(spec.secrets.len() + spec.configs.len());
+    for grant in &spec.secrets {
+        let name = stored_name(app.map(|a| &a.secrets), grant, env, "secret")?;
+        let key = Key::Secret {
+            env: env.clone(),
+            name: name.clone(),
+        };
+        let data = match state.get(&key).map(|r| &r.object) {
+            Some(Object::Secret(s)) => sealer
+                .open(env.as_str(), name.as_str(), &s.key_id, &s.ciphertext)
+                .map_err(|e| format!("secret {name:?} of environment {env}: {e}"))?,
+            _ => return Err(missing("secret", &name, env, grant)),
+        };
+        out.push(file(grant, data, true));
+    }
+    for grant in &spec.configs {
+        let name = stored_name(app.map(|a| &a.configs), grant, env, "config")?;
+        let key = Key::Config {
+            env: env.clone(),
+            name: name.clone(),
+        };
+        let data = match state.get(&key).map(|r| &r.object) {
+            Some(Object::Config(c)) => c.data.clone(),
+            _ => return Err(missing("config", &name, env, grant)),
+        };
+        out.push(file(grant, data, false));
+    }
+    Ok(out)
+}
+
+/// The stored name a grant's source leads to (the app's `secrets.KEY.name`, else the source
+/// itself), as a valid object name.
+fn stored_name(
+    declared: Option<&std::collections::BTreeMap<String, skiff_api::app::PayloadSpec>>,
+    grant: &FileGrant,
+    env: &Name,
+    what: &str,
+) -> Result<Name, String> {
+    let name = declared
+        .and_then(|d| d.get(&grant.source))
+        .map_or(grant.source.as_str(), |p| p.name.as_str());
+    Name::new(name).map_err(|e| {
+        format!(
+            "{what} {:?} (the app's {what}s.{}) cannot be stored under that name: {e}; create \
+             it with `skiff {what} create --env {env} NAME FILE` and declare it in the compose \
+             file with `external: true` and `name: NAME`",
+            name, grant.source
+        )
+    })
+}
+
+fn missing(what: &str, name: &Name, env: &Name, grant: &FileGrant) -> String {
+    format!(
+        "{what} {name:?} (the app's {what}s.{}) is not stored in environment {env}: create it \
+         with `skiff {what} create --env {env} {name} FILE` (`skiff apply` does not upload \
+         {what}s)",
+        grant.source
+    )
+}
+
+fn file(grant: &FileGrant, data: Vec<u8>, secret: bool) -> proto::TaskFile {
+    proto::TaskFile {
+        target: target(grant, secret),
+        data,
+        mode: grant.mode,
+        uid: grant.uid.unwrap_or(0),
+        gid: grant.gid.unwrap_or(0),
+        secret,
+    }
+}
+
+/// A grant's target: absolute as given; a relative one is under `/run/secrets` for a secret,
+/// under `/` for a config (as Compose does).
+fn target(grant: &FileGrant, secret: bool) -> String {
+    if grant.target.starts_with('/') {
+        grant.target.clone()
+    } else if secret {
+        format!("{SECRETS_DIR}/{}", grant.target)
+    } else {
+        format!("/{}", grant.target)
+    }
+}
+
+/// The session's outgoing stream with every assignment's files filled in.
+pub type Filled = Pin<Box<dyn Stream<Item = Result<ServerMessage, Status>> + Send>>;
+
+/// `outbox` with [`attach`] run on each task of each `Assignments` message, on this server's
+/// state as it is when the message leaves (one read per message with tasks to run).
+pub fn fill<S>(outbox: S, control: ControlPlane, sealer: Sealer) -> Filled
+where
+    S: Stream<Item = Result<ServerMessage, Status>> + Send + 'static,
+{
+    Box::pin(outbox.then(move |message| {
+        let (control, sealer) = (control.clone(), sealer.clone());
+        async move {
+            let mut message = message?;
+            if let Some(Kind::Assignments(a)) = &mut message.kind {
+                let running = proto::DesiredState::Running as i32;
+                if a.tasks.iter().any(|t| t.desired == running) {
+                    let tasks = &mut a.tasks;
+                    // Stale: this server leads (it holds the session) and the assignments were
+                    // built from this same state.
+                    let _ = control
+                        .read(Consistency::Stale, |state| {
+                            for task in tasks.iter_mut() {
+                                attach(state, &sealer, task);
+                            }
+                        })
+                        .await;
+                }
+            }
+            Ok(message)
+        }
+    }))
+}
