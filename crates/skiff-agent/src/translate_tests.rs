@@ -240,5 +240,8 @@ fn a_missing_secret_fails_the_task_with_the_servers_message() {
     let e = translate(&t, &TranslateOptions::default())
         .unwrap_err()
         .to_string();
-    assert!(e.contains("declares 1 secret and config files but the control plane sent 0"), "{e}");
+    assert!(
+        e.contains("declares 1 secret and config files but the control plane sent 0"),
+        "{e}"
+    );
 }

@@ -41,7 +41,9 @@ pub enum SealError {
     #[error("the cluster secret is not 64 hex characters; restore <data-dir>/cluster.secret from another member")]
     BadClusterSecret,
     /// The secret was sealed with a key this server does not know.
-    #[error("secret sealed with key {key_id:?}, which this server does not know (it knows {KEY_ID:?})")]
+    #[error(
+        "secret sealed with key {key_id:?}, which this server does not know (it knows {KEY_ID:?})"
+    )]
     UnknownKey {
         /// The key id stored with the secret.
         key_id: String,
@@ -77,8 +79,9 @@ impl Sealer {
         }
     }
 
+    /// A sealer with a fixed key, for tests.
     #[cfg(test)]
-    fn fixed(ikm: [u8; 32]) -> Self {
+    pub(crate) fn fixed(ikm: [u8; 32]) -> Self {
         Self {
             source: Source::Fixed(ikm),
         }
@@ -148,7 +151,13 @@ impl Sealer {
         let (nonce, body) = sealed.split_at(NONCE_LEN);
         let aad = associated_data(env, name);
         cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad: &aad })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: body,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| SealError::Corrupt)
     }
 }
@@ -249,8 +258,7 @@ mod tests {
         secret.generate().unwrap();
         let (sealed, id) = sealer.seal("dev", "a", b"x").unwrap();
         // Another member with the same cluster secret opens it.
-        let member =
-            Sealer::new(ClusterSecret::load(dir.path().join("cluster.secret")).unwrap());
+        let member = Sealer::new(ClusterSecret::load(dir.path().join("cluster.secret")).unwrap());
         assert_eq!(member.open("dev", "a", &id, &sealed).unwrap(), b"x");
         assert_eq!(
             Sealer::new(ClusterSecret::disabled()).open("dev", "a", &id, &sealed),

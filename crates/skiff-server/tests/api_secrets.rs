@@ -105,7 +105,10 @@ async fn secrets_are_sealed_never_read_back_and_absent_from_the_data_dirs() {
     files(dir.path(), &mut all);
     assert!(all.len() > 3, "the data dirs hold files");
     for (file, bytes) in &all {
-        assert!(!contains(bytes, PLAINTEXT.as_bytes()), "{file} holds the plaintext");
+        assert!(
+            !contains(bytes, PLAINTEXT.as_bytes()),
+            "{file} holds the plaintext"
+        );
         assert!(
             !contains(bytes, b64(PLAINTEXT.as_bytes()).as_bytes()),
             "{file} holds the plaintext in base64"
@@ -122,13 +125,31 @@ async fn bad_secret_writes_are_refused_naming_the_field() {
     let too_many: serde_json::Map<String, Value> =
         (0..65).map(|i| (format!("k{i}"), json!("v"))).collect();
     let cases = [
-        (put("/v1/envs/dev/secrets/Bad_Name", json!({"data": "eA=="})), "secret name \"Bad_Name\""),
-        (put(ok, json!({"data": "not base64!"})), "field data: not base64"),
+        (
+            put("/v1/envs/dev/secrets/Bad_Name", json!({"data": "eA=="})),
+            "secret name \"Bad_Name\"",
+        ),
+        (
+            put(ok, json!({"data": "not base64!"})),
+            "field data: not base64",
+        ),
         (put(ok, json!({"data": ""})), "field data: empty"),
-        (put(ok, json!({"data": b64(&vec![7u8; 500 * 1024 + 1])})), "field data: about"),
-        (put(ok, json!({"data": "eA==", "labels": too_many})), "field labels: 65 labels"),
-        (put(ok, json!({"data": "eA==", "labels": {"": "v"}})), "field labels: label \"\""),
-        (put(ok, json!({"data": "eA==", "plaintext": "x"})), "plaintext"),
+        (
+            put(ok, json!({"data": b64(&vec![7u8; 500 * 1024 + 1])})),
+            "field data: about",
+        ),
+        (
+            put(ok, json!({"data": "eA==", "labels": too_many})),
+            "field labels: 65 labels",
+        ),
+        (
+            put(ok, json!({"data": "eA==", "labels": {"": "v"}})),
+            "field labels: label \"\"",
+        ),
+        (
+            put(ok, json!({"data": "eA==", "plaintext": "x"})),
+            "plaintext",
+        ),
         (put(ok, json!({"labels": {}})), "data"),
         (put(ok, json!({"data": 5})), "data"),
     ];
@@ -153,11 +174,17 @@ async fn bad_secret_writes_are_refused_naming_the_field() {
     // A read-only token reads metadata but may not write; a token of another env sees nothing.
     let reader = c.token("read", &["dev"]).await;
     let (status, e) = c
-        .send(c.req(Method::PUT, ok, &reader).json(&json!({"data": "eA=="})))
+        .send(
+            c.req(Method::PUT, ok, &reader)
+                .json(&json!({"data": "eA=="})),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{e}");
     let (status, _) = c
-        .send(c.req(Method::PUT, ok, &c.admin).json(&json!({"data": "eA=="})))
+        .send(
+            c.req(Method::PUT, ok, &c.admin)
+                .json(&json!({"data": "eA=="})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let (status, list) = c

@@ -128,7 +128,10 @@ pub fn plan(files: &[ContainerFile]) -> Result<Vec<Placement>, FilesError> {
             return Err(bad("must name a file: no trailing / nor NUL"));
         }
         let parts: Vec<&str> = t.split('/').skip(1).collect();
-        if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+        if parts
+            .iter()
+            .any(|p| p.is_empty() || *p == "." || *p == "..")
+        {
             return Err(bad("must be a clean path: no empty, . or .. components"));
         }
         if parts[0] == "proc" || parts[0] == "sys" || parts[0] == "dev" {
@@ -322,14 +325,23 @@ mod tests {
     #[test]
     fn bad_targets_and_modes_are_named() {
         let cases: &[(&[&str], &str)] = &[
-            (&["run/secrets/a"], "files[0].target \"run/secrets/a\": must be an absolute path"),
-            (&["/a/../etc/passwd"], "files[0].target \"/a/../etc/passwd\": must be a clean path"),
+            (
+                &["run/secrets/a"],
+                "files[0].target \"run/secrets/a\": must be an absolute path",
+            ),
+            (
+                &["/a/../etc/passwd"],
+                "files[0].target \"/a/../etc/passwd\": must be a clean path",
+            ),
             (&["/a//b"], "must be a clean path"),
             (&["/etc/"], "must name a file"),
             (&["/proc/x"], "must not be under /proc"),
             (&["/run/secrets"], "the secrets directory"),
             (&["/run/secrets/a/b"], "directly in it"),
-            (&["/a", "/a"], "files[1].target \"/a\": another file already goes there"),
+            (
+                &["/a", "/a"],
+                "files[1].target \"/a\": another file already goes there",
+            ),
         ];
         for (targets, want) in cases {
             let files: Vec<_> = targets.iter().map(|t| file(t)).collect();

@@ -40,7 +40,11 @@ pub fn attach(state: &State, sealer: &Sealer, task: &mut proto::AssignedTask) {
     };
     // The spec the task runs: the stored service's when it is the same revision, else the
     // one sent (a few bytes of JSON to parse only then).
-    let stored = match state.get(&Key::Service { env: env.clone(), app: app.clone(), service }) {
+    let stored = match state.get(&Key::Service {
+        env: env.clone(),
+        app: app.clone(),
+        service,
+    }) {
         Some(record) => match &record.object {
             Object::Service(s) if s.spec_revision == task.spec_revision => Some(s.spec.clone()),
             _ => None,
@@ -57,7 +61,10 @@ pub fn attach(state: &State, sealer: &Sealer, task: &mut proto::AssignedTask) {
     if spec.secrets.is_empty() && spec.configs.is_empty() {
         return;
     }
-    let app_spec = match state.get(&Key::App { env: env.clone(), app }) {
+    let app_spec = match state.get(&Key::App {
+        env: env.clone(),
+        app,
+    }) {
         Some(record) => match &record.object {
             Object::App(a) => Some(&a.spec),
             _ => None,
@@ -88,7 +95,7 @@ pub fn files(
         let data = match state.get(&key).map(|r| &r.object) {
             Some(Object::Secret(s)) => sealer
                 .open(env.as_str(), name.as_str(), &s.key_id, &s.ciphertext)
-                .map_err(|e| format!("secret {name:?} of environment {env}: {e}"))?,
+                .map_err(|e| format!("secret {:?} of environment {env}: {e}", name.as_str()))?,
             _ => return Err(missing("secret", &name, env, grant)),
         };
         out.push(file(grant, data, true));
@@ -131,9 +138,10 @@ fn stored_name(
 
 fn missing(what: &str, name: &Name, env: &Name, grant: &FileGrant) -> String {
     format!(
-        "{what} {name:?} (the app's {what}s.{}) is not stored in environment {env}: create it \
+        "{what} {:?} (the app's {what}s.{}) is not stored in environment {env}: create it \
          with `skiff {what} create --env {env} {name} FILE` (`skiff apply` does not upload \
          {what}s)",
+        name.as_str(),
         grant.source
     )
 }
@@ -192,4 +200,167 @@ where
             Ok(message)
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use skiff_core::objects::{Config, Secret};
+    use skiff_core::{Command, Expect};
+
+    use super::*;
+
+    const APP: &str = "services:
+  web:
+    image: busybox
+    secrets:
+      - api-token
+      - {source: db, target: /etc/db.pw, mode: 0400, uid: \"70\", gid: \"71\"}
+    configs:
+      - {source: conf, target: /etc/app.conf}
+  plain:
+    image: busybox
+secrets:
+  api-token: {external: true}
+  db: {external: true, name: shop-db}
+configs:
+  conf: {external: true}
+";
+
+    fn app() -> AppSpec {
+        let loader = skiff_manifest::MemoryLoader::new().with("/app/compose.yaml", APP);
+        let mut options = skiff_manifest::Options::new(["/app/compose.yaml"]);
+        options.project_name = Some("shop".to_owned());
+        skiff_manifest::load(&options, &loader)
+            .unwrap_or_else(|d| panic!("{d}"))
+            .spec
+    }
+
+    fn name(s: &str) -> Name {
+        Name::new(s).unwrap()
+    }
+
+    fn state(sealer: &Sealer, secrets: &[(&str, &[u8])]) -> State {
+        let mut state = State::new();
+        let mut rev = 0;
+        let mut put = |object| {
+            rev += 1;
+            state.apply(rev, &Command::put(object, Expect::Any));
+        };
+        put(serde_json::from_value(serde_json::json!({"environment": {"name": "dev"}})).unwrap());
+        for (n, data) in secrets {
+            let (ciphertext, key_id) = sealer.seal("dev", n, data).unwrap();
+            put(Object::Secret(Secret {
+                env: name("dev"),
+                name: name(n),
+                ciphertext,
+                key_id,
+                labels: Default::default(),
+            }));
+        }
+        put(Object::Config(Config {
+            env: name("dev"),
+            name: name("conf"),
+            data: b"listen 80".to_vec(),
+            labels: Default::default(),
+        }));
+        state
+    }
+
+    #[test]
+    fn declared_files_come_opened_with_their_targets_modes_and_owners() {
+        let sealer = Sealer::fixed([3; 32]);
+        let state = state(&sealer, &[("api-token", b"t0k3n"), ("shop-db", b"pw")]);
+        let app = app();
+        let web = files(
+            &state,
+            &sealer,
+            &name("dev"),
+            Some(&app),
+            &app.services["web"],
+        );
+        let web: Vec<_> = web
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.target, f.data, f.mode, f.uid, f.gid, f.secret))
+            .collect();
+        assert_eq!(
+            web,
+            [
+                (
+                    "/run/secrets/api-token".into(),
+                    b"t0k3n".to_vec(),
+                    0o444,
+                    0,
+                    0,
+                    true
+                ),
+                ("/etc/db.pw".into(), b"pw".to_vec(), 0o400, 70, 71, true),
+                (
+                    "/etc/app.conf".into(),
+                    b"listen 80".to_vec(),
+                    0o444,
+                    0,
+                    0,
+                    false
+                ),
+            ]
+        );
+        let plain = files(
+            &state,
+            &sealer,
+            &name("dev"),
+            Some(&app),
+            &app.services["plain"],
+        );
+        assert_eq!(plain.unwrap(), []);
+    }
+
+    #[test]
+    fn a_missing_or_unopenable_secret_is_named() {
+        let sealer = Sealer::fixed([3; 32]);
+        let app = app();
+        let web = &app.services["web"];
+        let state = state(&sealer, &[("api-token", b"t0k3n")]);
+        let e = files(&state, &sealer, &name("dev"), Some(&app), web).unwrap_err();
+        assert!(
+            e.starts_with(
+                "secret \"shop-db\" (the app's secrets.db) is not stored in environment dev: \
+                 create it with `skiff secret create --env dev shop-db FILE`"
+            ),
+            "{e}"
+        );
+        let other_key = Sealer::fixed([4; 32]);
+        let e = files(&state, &other_key, &name("dev"), Some(&app), web).unwrap_err();
+        assert!(e.contains("secret \"api-token\" of environment dev"), "{e}");
+        assert!(e.contains("does not open"), "{e}");
+    }
+
+    #[test]
+    fn attach_fills_running_tasks_only() {
+        let sealer = Sealer::fixed([3; 32]);
+        let state = state(&sealer, &[]);
+        let app = app();
+        let mut task = proto::AssignedTask {
+            id: "t1".into(),
+            env: "dev".into(),
+            app: "shop".into(),
+            service: "web".into(),
+            spec_revision: 1,
+            desired: proto::DesiredState::Running as i32,
+            spec_json: serde_json::to_vec(&app.services["web"]).unwrap(),
+            ..Default::default()
+        };
+        let mut stopping = task.clone();
+        stopping.desired = proto::DesiredState::Shutdown as i32;
+        attach(&state, &sealer, &mut task);
+        attach(&state, &sealer, &mut stopping);
+        // No app stored: the grant's source is the name; neither secret is stored.
+        assert!(
+            task.files_error.starts_with("secret \"api-token\""),
+            "{}",
+            task.files_error
+        );
+        assert!(task.files.is_empty());
+        assert_eq!(stopping.files_error, "");
+    }
 }

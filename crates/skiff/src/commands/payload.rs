@@ -163,7 +163,12 @@ fn list(kind: Kind, env: &str, output: Format, remote_args: &RemoteArgs) -> anyh
             for record in &list.items {
                 if let Object::Config(c) = &record.object {
                     let size = c.data.len();
-                    rows.push(row![c.name, size, labels_cell(&c.labels), record.mod_revision]);
+                    rows.push(row![
+                        c.name,
+                        size,
+                        labels_cell(&c.labels),
+                        record.mod_revision
+                    ]);
                 }
             }
             listing::print(output, &list.items, rows)
