@@ -59,12 +59,19 @@ pub enum SealError {
 
 /// The secrets key of one member, derived on use from its cluster secret (which a joining
 /// member only learns when the cluster first contacts it). Cloning shares the cluster secret.
-#[derive(Clone, Debug)]
+/// `Debug` shows no key material.
+#[derive(Clone)]
 pub struct Sealer {
     source: Source,
 }
 
-#[derive(Clone, Debug)]
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer").finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone)]
 enum Source {
     Cluster(ClusterSecret),
     #[cfg(test)]

@@ -101,6 +101,11 @@ async fn secrets_are_sealed_never_read_back_and_absent_from_the_data_dirs() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     let dir = c.stop().await;
+    // Every member holds the same cluster secret, so any of them derives the key that opens
+    // what the leader sealed.
+    let secret = |id: u64| std::fs::read(dir.path().join(format!("s{id}/cluster.secret"))).unwrap();
+    assert_eq!(secret(1), secret(2));
+    assert_eq!(secret(1), secret(3));
     let mut all = Vec::new();
     files(dir.path(), &mut all);
     assert!(all.len() > 3, "the data dirs hold files");
