@@ -164,6 +164,31 @@ async fn bad_secret_writes_are_refused_naming_the_field() {
         let message = e["message"].as_str().unwrap();
         assert!(message.contains(expected), "{expected:?} not in {e}");
     }
+    // Hostile: a name that walks up, a body past the server's limit.
+    let (status, e) = c
+        .send(put(
+            "/v1/envs/dev/secrets/..%2F..%2Fetc",
+            json!({"data": "eA=="}),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("secret name \"../../etc\""),
+        "{e}"
+    );
+    let huge = format!("{{\"data\": \"{}\"}}", "A".repeat(5 << 20));
+    let (status, e) = c
+        .send(
+            c.req(Method::PUT, ok, &c.admin)
+                .header("content-type", "application/json")
+                .body(huge),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{e}");
+    assert_eq!(e["code"], "body_too_large");
     let (status, e) = c
         .send(
             c.req(Method::PUT, ok, &c.admin)

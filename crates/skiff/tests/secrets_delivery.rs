@@ -320,6 +320,16 @@ fn a_secret_reaches_only_its_declaring_container_and_never_the_disk_or_the_api()
         broken.contains("skiff secret create --env dev not-created FILE"),
         "{broken}"
     );
+    // Once the secret exists, a retry of the task starts with it.
+    let late = dev.dir.path().join("late.txt");
+    std::fs::write(&late, "late-secret").unwrap();
+    dev.ok(&["secret", "create", "not-created", late.to_str().unwrap()]);
+    std::fs::remove_file(&late).unwrap();
+    let cat = dev.eventually(
+        &["exec", "broken", "--", "cat", "/run/secrets/not-created"],
+        |_| true,
+    );
+    assert_eq!(text(&cat.stdout), "late-secret");
 
     // The API shows its name and size, never the payload nor the ciphertext.
     let ls = dev.ok(&["secret", "ls"]);
@@ -343,8 +353,8 @@ fn a_secret_reaches_only_its_declaring_container_and_never_the_disk_or_the_api()
         .collect();
     assert_eq!(
         staged.len(),
-        1,
-        "one tmpfs, for web's container: {staged:?}"
+        2,
+        "one tmpfs each for web's and broken's containers: {staged:?}"
     );
 
     // Removing the app removes the containers, their tmpfs and the files with them.
