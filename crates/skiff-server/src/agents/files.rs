@@ -336,6 +336,40 @@ configs:
     }
 
     #[test]
+    fn a_secret_apply_would_have_to_upload_says_how_to_create_it() {
+        let loader = skiff_manifest::MemoryLoader::new()
+            .with(
+                "/app/compose.yaml",
+                "services:\n  web:\n    image: busybox\n    secrets: [db_password]\n\
+                 secrets:\n  db_password:\n    file: ./pw.txt\n",
+            )
+            .with("/app/pw.txt", "x");
+        let mut options = skiff_manifest::Options::new(["/app/compose.yaml"]);
+        options.project_name = Some("shop".to_owned());
+        let app = skiff_manifest::load(&options, &loader)
+            .unwrap_or_else(|d| panic!("{d}"))
+            .spec;
+        let sealer = Sealer::fixed([3; 32]);
+        let state = state(&sealer, &[]);
+        let e = files(
+            &state,
+            &sealer,
+            &name("dev"),
+            Some(&app),
+            &app.services["web"],
+        );
+        let e = e.unwrap_err();
+        assert!(
+            e.starts_with("secret \"shop_db_password\" (the app's secrets.db_password) cannot be stored under that name"),
+            "{e}"
+        );
+        assert!(
+            e.ends_with("create it with `skiff secret create --env dev NAME FILE` and declare it in the compose file with `external: true` and `name: NAME`"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn attach_fills_running_tasks_only() {
         let sealer = Sealer::fixed([3; 32]);
         let state = state(&sealer, &[]);
