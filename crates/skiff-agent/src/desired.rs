@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use skiff_api::app::ServiceSpec;
+use skiff_engine::container::ContainerFile;
 use skiff_proto::agent::{self as proto, Assignments};
 
 /// What the control plane wants of one task.
@@ -48,6 +49,11 @@ pub struct DesiredTask {
     pub observed: proto::TaskState,
     /// The restart count the control plane holds for it.
     pub restart_count: u32,
+    /// The secrets and configs its container gets as files (payloads in memory only).
+    pub files: Vec<ContainerFile>,
+    /// Why the control plane could not give them (a declared secret is missing): the task
+    /// must not start, and this is its message.
+    pub files_error: Option<String>,
 }
 
 /// A message from the server the agent cannot use.
@@ -128,7 +134,20 @@ impl DesiredTask {
             spec,
             observed: task.observed(),
             restart_count: task.restart_count,
+            files: task.files.iter().map(file).collect(),
+            files_error: Some(task.files_error.clone()).filter(|e| !e.is_empty()),
         })
+    }
+}
+
+/// A file as the server sent it, as the engine takes it.
+fn file(f: &proto::TaskFile) -> ContainerFile {
+    ContainerFile {
+        target: f.target.clone(),
+        data: f.data.clone(),
+        mode: f.mode,
+        uid: f.uid,
+        gid: f.gid,
     }
 }
 
@@ -195,6 +214,7 @@ mod tests {
             spec_json: spec_json(),
             observed: proto::TaskState::Assigned as i32,
             restart_count: 0,
+            ..Default::default()
         }
     }
 

@@ -7,7 +7,10 @@ use crate::desired::{DesiredTask, TaskSlot, Want};
 /// The service `web` of `services:\n  web:\n<service_yaml indented>`.
 pub fn spec(service_yaml: &str) -> skiff_api::app::ServiceSpec {
     let body: String = service_yaml.lines().map(|l| format!("    {l}\n")).collect();
-    let yaml = format!("services:\n  web:\n{body}volumes:\n  data: {{}}\n  d: {{}}\n");
+    let yaml = format!(
+        "services:\n  web:\n{body}volumes:\n  data: {{}}\n  d: {{}}\n\
+         secrets:\n  token: {{external: true}}\n"
+    );
     let loader = skiff_manifest::MemoryLoader::new().with("/app/compose.yaml", &yaml);
     let mut options = skiff_manifest::Options::new(["/app/compose.yaml"]);
     options.project_name = Some("shop".to_owned());
@@ -30,5 +33,7 @@ pub fn task(id: &str, slot: u32, service_yaml: &str) -> DesiredTask {
         spec: spec(service_yaml),
         observed: TaskState::Assigned,
         restart_count: 0,
+        files: Vec::new(),
+        files_error: None,
     }
 }

@@ -3,7 +3,7 @@
 //! Pure: the same task and options give the same config. What the engine cannot do is never
 //! dropped silently: a field the container can run without (`init`, `ulimits`, …) becomes a
 //! [`Note`] the reconciler reports with the task's status; one it cannot honestly run
-//! without (secrets and configs, a volume sub-path, an IPv6 or SCTP port) is a
+//! without (a missing secret, a volume sub-path, an IPv6 or SCTP port) is a
 //! [`TranslateError`] naming the field, and the task fails with it.
 //!
 //! Only host-mode ports are published by the container. Ingress-mode ports are checked here
@@ -80,6 +80,14 @@ pub enum TranslateError {
         /// Why, and what to do instead.
         reason: String,
     },
+    /// Its secrets and configs could not be given (the control plane says why).
+    #[error("task {task}: {message}")]
+    Files {
+        /// The task.
+        task: String,
+        /// What is missing, and what to do.
+        message: String,
+    },
 }
 
 /// What a task becomes.
@@ -146,16 +154,21 @@ pub fn translate(
         field: field.to_owned(),
         reason: reason.to_owned(),
     };
-    if !spec.secrets.is_empty() {
+    if let Some(message) = &task.files_error {
+        return Err(TranslateError::Files {
+            task: task.id.clone(),
+            message: message.clone(),
+        });
+    }
+    let declared = spec.secrets.len() + spec.configs.len();
+    if task.files.len() != declared {
         return Err(unsupported(
             "secrets",
-            "secret files are not delivered to containers yet; remove them from the service",
-        ));
-    }
-    if !spec.configs.is_empty() {
-        return Err(unsupported(
-            "configs",
-            "config files are not delivered to containers yet; use a bind mount instead",
+            &format!(
+                "the service declares {declared} secret and config files but the control plane \
+                 sent {}; run the same Skiff version on the servers and the agents",
+                task.files.len()
+            ),
         ));
     }
     let mut notes = Vec::new();
@@ -196,6 +209,7 @@ pub fn translate(
         labels,
         network: opts.network,
         ports,
+        files: task.files.clone(),
         ..ContainerConfig::default()
     };
     ignored_fields(spec, &mut notes);

@@ -202,3 +202,46 @@ fn a_global_task_is_named_after_its_node() {
     assert_eq!(default_hostname(&t), "web.node-a");
     assert_eq!(task_labels(&t)[LABEL_SLOT], "node:node-a");
 }
+
+const WITH_SECRET: &str = "image: busybox\nsecrets:\n  - source: token\n    mode: 0400\n";
+
+fn with_secret_spec() -> String {
+    WITH_SECRET.to_owned()
+}
+
+#[test]
+fn secret_files_are_handed_to_the_engine_as_sent() {
+    let mut t = task("a1b2c3d4e5f6", 1, &with_secret_spec());
+    t.files = vec![skiff_engine::container::ContainerFile {
+        target: "/run/secrets/token".into(),
+        data: b"s3cr3t".to_vec(),
+        mode: 0o400,
+        uid: 0,
+        gid: 0,
+    }];
+    let out = translate(&t, &TranslateOptions::default()).unwrap();
+    assert_eq!(out.config.files, t.files);
+    assert!(!format!("{out:?}").contains("s3cr3t"));
+}
+
+#[test]
+fn a_missing_secret_fails_the_task_with_the_servers_message() {
+    let mut t = task("a1b2c3d4e5f6", 1, &with_secret_spec());
+    t.files_error = Some("secret \"token\" is not in environment dev".into());
+    let e = translate(&t, &TranslateOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "task a1b2c3d4e5f6: secret \"token\" is not in environment dev"
+    );
+    // Files the server did not send are not silently skipped.
+    let t = task("a1b2c3d4e5f6", 1, &with_secret_spec());
+    let e = translate(&t, &TranslateOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("declares 1 secret and config files but the control plane sent 0"),
+        "{e}"
+    );
+}

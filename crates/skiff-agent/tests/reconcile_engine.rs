@@ -188,6 +188,8 @@ fn task(id: &str, slot: u32, service_yaml: &str) -> DesiredTask {
         spec: app.services["web"].clone(),
         observed: TaskState::Assigned,
         restart_count: 0,
+        files: Vec::new(),
+        files_error: None,
     }
 }
 

@@ -94,6 +94,40 @@ pub struct PutPayload {
     pub labels: std::collections::BTreeMap<String, String>,
 }
 
+/// What the API tells about a stored secret: never its payload nor its ciphertext.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SecretInfo {
+    /// Its environment.
+    pub env: String,
+    /// Its name.
+    pub name: String,
+    /// Its labels.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The payload's length in bytes.
+    pub size: u64,
+    /// The id of the key that sealed it (`cluster-v1`).
+    pub key_id: String,
+    /// The revision that created it.
+    pub create_revision: u64,
+    /// The revision of its last change (what `If-Match` compares against).
+    pub mod_revision: u64,
+}
+
+/// `GET /v1/envs/{env}/secrets`: the secrets of an environment and the revision they were read
+/// at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SecretList {
+    /// The state's revision when read.
+    pub revision: u64,
+    /// The secrets, by name.
+    pub items: Vec<SecretInfo>,
+}
+
 /// What a write answers: the revision it was applied at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

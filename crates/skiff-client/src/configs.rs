@@ -59,7 +59,7 @@ fn config_call(method: Method, env: &str, name: &str) -> Call {
 }
 
 /// `expect` as the API's conditional headers.
-fn precondition(call: Call, expect: Expect) -> Call {
+pub(crate) fn precondition(call: Call, expect: Expect) -> Call {
     match expect {
         Expect::Any => call,
         Expect::Absent => call.header(IF_NONE_MATCH, HeaderValue::from_static("*")),

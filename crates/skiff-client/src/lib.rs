@@ -35,6 +35,7 @@ mod error;
 mod events;
 mod ndjson;
 mod nodes;
+mod secrets;
 mod tasks_io;
 mod tokens;
 mod transport;

@@ -18,6 +18,7 @@ pub mod controllers;
 pub mod heartbeats;
 mod proposer;
 pub mod raft_network;
+pub mod sealing;
 mod server;
 
 pub use agents::PodCidr;

@@ -29,6 +29,7 @@ use crate::control::ControlPlane;
 use crate::controllers::{ControllerConfig, Controllers, ControllersHandle};
 use crate::heartbeats::Heartbeats;
 use crate::raft_network::{ClusterSecret, GrpcNetwork, RaftGrpc};
+use crate::sealing::Sealer;
 
 /// The file in the data directory that holds the bootstrap admin token (mode 0600).
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
@@ -177,10 +178,13 @@ impl Server {
             heartbeats.clone(),
             config.pod_cidr,
             links.clone(),
+            Sealer::new(secret.clone()),
             stopping_rx.clone(),
         );
         let app = api::router(
-            ApiState::new(control.clone(), config.body_limit, stopping_rx).with_links(links),
+            ApiState::new(control.clone(), config.body_limit, stopping_rx)
+                .with_links(links)
+                .with_sealer(Sealer::new(secret.clone())),
         )
         .route_service(&grpc_path, grpc)
         .route_service(&AgentService::route(), agents.into_server());

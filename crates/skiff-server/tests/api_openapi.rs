@@ -71,7 +71,7 @@ async fn every_documented_operation_is_routed_and_nothing_else_is() {
         }
     }
     // Not in the document, not served.
-    for path in ["/v1/envs/dev/secrets", "/v1/apps", "/v2/envs"] {
+    for path in ["/v1/envs/dev/volumes", "/v1/apps", "/v2/envs"] {
         let (status, body) = c.get(path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(body["code"], "no_such_route", "{path}");

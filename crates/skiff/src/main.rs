@@ -46,6 +46,11 @@ enum Command {
     Env(commands::env::Args),
     /// Create, list and revoke API tokens.
     Token(commands::token::Args),
+    /// Create, list and remove an environment's secrets (payloads sealed at rest, never shown
+    /// again, delivered as files to the containers that declare them).
+    Secret(commands::payload::Args),
+    /// Create, list and remove an environment's configs (payloads delivered as files).
+    Config(commands::payload::Args),
     /// Show the control plane's servers; add and remove them.
     Cluster(commands::cluster::Args),
     /// Manage the images of the local engine: load, pull, list, inspect, remove, prune.
@@ -79,6 +84,8 @@ fn main() -> ExitCode {
         Command::Node(args) => commands::node::run(args),
         Command::Env(args) => commands::env::run(args),
         Command::Token(args) => commands::token::run(args),
+        Command::Secret(args) => commands::payload::run(commands::payload::Kind::Secret, args),
+        Command::Config(args) => commands::payload::run(commands::payload::Kind::Config, args),
         Command::Cluster(args) => commands::cluster::run(args),
         Command::Image(args) => commands::image::run(args),
         Command::Container(args) => commands::container::run(args),

@@ -262,5 +262,6 @@ pub(crate) fn assigned(
         spec_json: spec.clone(),
         observed: skiff_proto::agent::TaskState::Assigned as i32,
         restart_count: 0,
+        ..Default::default()
     }
 }

@@ -54,6 +54,10 @@ pub struct ContainerConfig {
     pub auto_remove: bool,
     /// The OCI runtime for this container (`runc`, a path); the engine's default when absent.
     pub runtime: Option<String>,
+    /// Secrets and configs to put in it as files, on a tmpfs (see [`super::files`]). Held in
+    /// memory only: never serialized, so the container's record on disk never holds them.
+    #[serde(skip)]
+    pub files: Vec<super::files::ContainerFile>,
 }
 
 /// One mount into the container.

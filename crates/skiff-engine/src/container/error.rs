@@ -106,6 +106,9 @@ pub enum ContainerError {
     /// The user cannot be resolved.
     #[error(transparent)]
     User(#[from] super::user::UserError),
+    /// The secret and config files cannot be given to it.
+    #[error(transparent)]
+    Files(#[from] super::files::FilesError),
 }
 
 /// Why a container's program could not be started, as far as callers act on it (`docker run`

@@ -58,7 +58,7 @@ impl Engine {
 
     /// Creates a container from an image and a config; nothing runs yet. On failure nothing
     /// is left behind.
-    pub fn create_container(&self, config: ContainerConfig) -> Result<ContainerInfo, Error> {
+    pub fn create_container(&self, mut config: ContainerConfig) -> Result<ContainerInfo, Error> {
         let _gc = self.gc_guard(false)?;
         let image = self.image(&config.image)?;
         for layer in &image.layers {
@@ -70,6 +70,9 @@ impl Engine {
             }
         }
         crate::container::spec::check_mounts(&config).map_err(ContainerError::from)?;
+        // Taken out of the config: the record written to disk must never hold the payloads.
+        let files = std::mem::take(&mut config.files);
+        let placements = super::files::plan(&files).map_err(ContainerError::from)?;
         let image_config = read_config(&self.content, &image.id)?;
         check_config(&config, &image_config)?;
         let id = random_hex(32);
@@ -120,6 +123,13 @@ impl Engine {
                     &record.config.ports,
                 )?);
             }
+            if !files.is_empty() {
+                let binds = super::files::stage(&paths.files(), &files, &placements)
+                    .map_err(ContainerError::from)?;
+                record.config.mounts.extend(binds);
+                crate::container::spec::check_mounts(&record.config)
+                    .map_err(ContainerError::from)?;
+            }
             for volume in record.config.mounts.iter().filter_map(|m| match m {
                 super::config::MountConfig::Volume { name, .. } => Some(name),
                 _ => None,
@@ -132,6 +142,7 @@ impl Engine {
             })
         })();
         if let Err(e) = made {
+            super::files::unstage(&paths.files());
             let _ = crate::network::release(&self.opts.data_dir, &id);
             let _ = fs::remove_dir_all(&paths.dir);
             return Err(e);
@@ -400,6 +411,8 @@ impl Engine {
         self.clean_runtime(&record);
         // Whatever happened before, make sure nothing stays mounted.
         crate::storage::unmount(&paths.rootfs()).map_err(ContainerError::from)?;
+        // The secrets and configs go with their tmpfs.
+        super::files::unstage(&paths.files());
         match fs::remove_dir_all(&paths.dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(Error::Io {
@@ -428,6 +441,7 @@ impl Engine {
         super::cleanup::clean_runtime(&self.opts.data_dir, id, &RuntimeChoice::Builtin, &|_| {});
         Some((|| {
             crate::storage::unmount(&paths.rootfs()).map_err(ContainerError::from)?;
+            super::files::unstage(&paths.files());
             fs::remove_dir_all(&paths.dir).map_err(|source| Error::Io {
                 path: paths.dir.clone(),
                 source,

@@ -6,6 +6,7 @@ mod cleanup;
 pub mod config;
 mod error;
 pub mod exec;
+pub mod files;
 pub mod lifecycle;
 pub mod logs;
 pub mod record;
@@ -18,5 +19,6 @@ pub use config::{
     ContainerConfig, LogConfig, MountConfig, NetworkMode, PortMapping, Protocol, Resources,
 };
 pub use error::{ContainerError, StartFailure};
+pub use files::{ContainerFile, FilesError};
 pub use lifecycle::ContainerInfo;
 pub use record::{ExitState, Status};

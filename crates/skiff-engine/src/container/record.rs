@@ -150,6 +150,10 @@ impl Paths {
     pub fn work(&self) -> PathBuf {
         self.dir.join("work")
     }
+    /// The tmpfs the container's secret and config files are staged on.
+    pub fn files(&self) -> PathBuf {
+        self.dir.join("files")
+    }
     /// The log directory.
     pub fn logs(&self) -> PathBuf {
         self.dir.join("logs")

@@ -73,6 +73,9 @@ pub fn assigned(task: &Task, service: &Service) -> proto::AssignedTask {
         spec_json: serde_json::to_vec(&service.spec).expect("service specs serialize"),
         observed: state_to_proto(task.observed) as i32,
         restart_count: task.restart_count,
+        // Filled in by `files::attach`, for this node only.
+        files: Vec::new(),
+        files_error: String::new(),
     }
 }
 

@@ -3,8 +3,8 @@
 //!
 //! * [`register`] — `Register`: check the request, create or update the Node object with
 //!   compare-and-swap, a pod subnet from the cluster's pod CIDR ([`subnet`]) for a new node.
-//! * [`session`] — `Session`: the node's tasks ([`assign`], routed to it by [`dispatch`]) and
-//!   overlay peers ([`peers`]) down,
+//! * [`session`] — `Session`: the node's tasks ([`assign`], routed to it by [`dispatch`], with
+//!   their secret and config files from [`files`]) and overlay peers ([`peers`]) down,
 //!   heartbeats ([`crate::Heartbeats`]) and status ([`status`], batched into Raft) up.
 //!
 //! Both need an admin token ([`auth`]) and the leader: a follower answers `Unavailable` with a
@@ -14,6 +14,7 @@ pub mod assign;
 pub mod auth;
 pub mod convert;
 pub mod dispatch;
+pub mod files;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod links;
@@ -34,6 +35,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::control::{ControlPlane, Unavailable};
 use crate::heartbeats::Heartbeats;
+use crate::sealing::Sealer;
 pub use status::StatusBatcher;
 pub use subnet::{PodCidr, SubnetError};
 
@@ -54,6 +56,8 @@ pub struct Shared {
     /// The pod subnets of registrations being written: two new nodes registering at once never
     /// get the same free subnet, and their writes still share Raft entries.
     register_lock: register::Reserved,
+    /// Opens the secrets handed to the agents of the tasks that declare them.
+    sealer: Sealer,
     /// Turns `true` when the server stops: sessions end.
     stopping: watch::Receiver<bool>,
 }
@@ -67,12 +71,14 @@ pub struct AgentService {
 impl AgentService {
     /// The service over `control`: heartbeats recorded into `heartbeats`, pod subnets from
     /// `pod_cidr`, each live session's token into `links`; sessions end when `stopping` turns
-    /// `true`. Starts the status batcher and the change router on the current tokio runtime.
+    /// `true`; secrets opened with `sealer`. Starts the status batcher and the change router
+    /// on the current tokio runtime.
     pub fn new(
         control: ControlPlane,
         heartbeats: Heartbeats,
         pod_cidr: PodCidr,
         links: links::NodeLinks,
+        sealer: Sealer,
         stopping: watch::Receiver<bool>,
     ) -> Self {
         let batcher = StatusBatcher::start(control.clone());
@@ -86,6 +92,7 @@ impl AgentService {
                 pod_cidr,
                 links,
                 register_lock: register::Reserved::default(),
+                sealer,
                 stopping,
             }),
         }
@@ -149,7 +156,7 @@ impl Agent for AgentService {
         Ok(Response::new(reply))
     }
 
-    type SessionStream = session::Outbox;
+    type SessionStream = files::Filled;
 
     async fn session(
         &self,
@@ -159,6 +166,11 @@ impl Agent for AgentService {
         let token = links::bearer(request.metadata())
             .ok_or_else(|| Status::unauthenticated("the authorization metadata must be Bearer"))?;
         let outbox = session::open(self.shared.clone(), token, request.into_inner()).await?;
-        Ok(Response::new(outbox))
+        let control = self.shared.control.clone();
+        Ok(Response::new(files::fill(
+            outbox,
+            control,
+            self.shared.sealer.clone(),
+        )))
     }
 }

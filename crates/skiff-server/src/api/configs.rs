@@ -80,7 +80,7 @@ pub async fn put(
     Ok(written(done.revision))
 }
 
-fn check_labels(labels: &BTreeMap<String, String>) -> ApiResult<()> {
+pub(super) fn check_labels(labels: &BTreeMap<String, String>) -> ApiResult<()> {
     if labels.len() > MAX_LABELS {
         return Err(ApiError::invalid(format!(
             "field labels: {} labels, at most {MAX_LABELS}",

@@ -11,7 +11,9 @@
 //! * events of an environment (its environment, apps, services, tasks, secrets, configs) only
 //!   to tokens that can read that environment;
 //! * events of cluster-wide objects (nodes) only to tokens with cluster-wide read, and of
-//!   tokens only to cluster-wide admins, with the secret's hash blanked.
+//!   tokens only to cluster-wide admins, with the secret's hash blanked;
+//! * secrets with their ciphertext blanked (the API never hands out a secret's payload, sealed
+//!   or not).
 //!
 //! When `from` is older than the history kept, the answer is 410 `compacted` with
 //! `details.oldest`: re-list, then watch from the listing's revision. A watcher that falls
@@ -87,7 +89,14 @@ pub fn visible(token: &Token, event: &Event) -> Option<Event> {
             }
             Some(event)
         }
-        (_, Some(env)) => token.sees(env).then(|| event.clone()),
+        (_, Some(env)) => token.sees(env).then(|| {
+            let mut event = event.clone();
+            // The watch history holds only ciphertext, and even that is not handed out.
+            if let Some(Object::Secret(s)) = &mut event.object {
+                s.ciphertext.clear();
+            }
+            event
+        }),
         // Nodes, and a task without its object (never written so, but not to be leaked).
         (_, None) => token.allows(Role::Read, None).then(|| event.clone()),
     }

@@ -156,3 +156,29 @@ fn a_watch_from_before_the_history_is_gone() {
     assert_eq!(e.details["oldest"], 5);
     assert_eq!(keys(&batch(&state, 5, "", &admin).unwrap()).len(), 2);
 }
+
+#[test]
+fn a_secrets_ciphertext_never_reaches_a_watcher() {
+    let mut state = state();
+    let secret = object(json!({"secret": {
+        "env": "dev", "name": "db", "ciphertext": "c2VhbGVkIGJ5dGVz", "key_id": "cluster-v1",
+    }}));
+    state.apply(8, &Command::put(secret, Expect::Any));
+    let delete = Command::Delete {
+        key: Key::parse("/secrets/dev/db").unwrap(),
+        expect: Expect::Any,
+    };
+    state.apply(9, &delete);
+    for caller in [
+        token("admin", json!("all")),
+        token("read", json!({"envs": ["dev"]})),
+    ] {
+        let b = batch(&state, 7, "", &caller).unwrap();
+        assert_eq!(
+            keys(&b),
+            pairs(&[("/secrets/dev/db", "put"), ("/secrets/dev/db", "delete")])
+        );
+        let text = String::from_utf8(b.lines).unwrap();
+        assert!(!text.contains("c2VhbGVk"), "ciphertext leaked: {text}");
+    }
+}

@@ -21,6 +21,7 @@ mod health;
 pub mod manifest;
 mod nodes;
 pub mod openapi;
+pub mod secrets;
 mod services;
 mod tasks;
 pub mod tasks_io;
@@ -42,6 +43,7 @@ use utoipa_axum::routes;
 
 use self::error::{ApiError, ApiResult};
 use crate::control::{Consistency, ControlPlane};
+use crate::sealing::Sealer;
 
 /// What every handler gets: the local member and an HTTP client for forwarding.
 #[derive(Debug, Clone)]
@@ -54,6 +56,8 @@ pub struct ApiState {
     pub body_limit: usize,
     /// The tokens of the agents' sessions with this server, to reach them for logs and exec.
     pub links: crate::agents::links::NodeLinks,
+    /// Seals secrets before they are written.
+    pub sealer: Sealer,
     /// Turns `true` when the server stops: open watch streams end.
     stopping: watch::Receiver<bool>,
 }
@@ -67,6 +71,7 @@ impl ApiState {
             http: forward::client(),
             body_limit,
             links: Default::default(),
+            sealer: Sealer::new(crate::raft_network::ClusterSecret::disabled()),
             stopping,
         }
     }
@@ -75,6 +80,12 @@ impl ApiState {
     /// `Agent` service records into).
     pub fn with_links(mut self, links: crate::agents::links::NodeLinks) -> Self {
         self.links = links;
+        self
+    }
+
+    /// The same, sealing secrets with `sealer` (without one, writing a secret is refused).
+    pub fn with_sealer(mut self, sealer: Sealer) -> Self {
+        self.sealer = sealer;
         self
     }
 
@@ -215,6 +226,8 @@ fn v1_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(services::get))
         .routes(routes!(configs::list))
         .routes(routes!(configs::get, configs::put, configs::delete))
+        .routes(routes!(secrets::list))
+        .routes(routes!(secrets::get, secrets::put, secrets::delete))
         .routes(routes!(tasks::list))
         .routes(routes!(tasks::get))
         .routes(routes!(tasks_io::logs))

@@ -16,6 +16,7 @@ pub mod logs;
 pub mod manifest;
 pub mod network;
 pub mod node;
+pub mod payload;
 pub mod ps;
 pub mod publish;
 pub mod remote;
