@@ -72,6 +72,9 @@ pub struct NetworkOptions {
     pub mtu: u32,
     /// Masquerade traffic from containers that leaves the node (off by default).
     pub masquerade: bool,
+    /// Give bridge containers the bridge's address as their nameserver, where the agent's DNS
+    /// server answers (off by default: the node's own nameservers, minus loopback ones).
+    pub gateway_dns: bool,
 }
 
 impl Default for NetworkOptions {
@@ -81,6 +84,7 @@ impl Default for NetworkOptions {
             subnet: DEFAULT_SUBNET.parse().expect("a valid subnet"),
             mtu: DEFAULT_MTU,
             masquerade: false,
+            gateway_dns: false,
         }
     }
 }
@@ -111,6 +115,9 @@ pub struct Attachment {
     pub gateway: Ipv4Addr,
     /// The MTU of a bridge made for it (the bridge's own otherwise).
     pub mtu: u32,
+    /// The nameserver its resolv.conf names, when not the node's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<Ipv4Addr>,
 }
 
 /// Anything networking can fail with.
@@ -302,6 +309,7 @@ pub(crate) fn attach(
         prefix_len: opts.subnet.prefix_len(),
         gateway,
         mtu: made.mtu,
+        dns: opts.gateway_dns.then_some(gateway),
     })
 }
 
