@@ -26,13 +26,17 @@
 //!   (`br_netfilter`), traffic between containers of the node. Only packets that do not belong
 //!   to an established connection are checked (conntrack), and refused ones get a TCP reset
 //!   (TCP) or an ICMP "administratively prohibited" (the rest), so a client fails at once;
-//! * `bridge skiff`'s `forward` chain: frames the bridge passes from one container of the node
-//!   to another, which never reach the IPv4 forward hook without `br_netfilter`. The bridge
-//!   family has no connection tracking and no reject on every kernel (Debian's has both as
-//!   modules; the kernels of small VMs often lack them), so this check is stateless and drops:
-//!   every IPv4 frame between two members is checked — "share a network" is symmetric, so
-//!   answers pass exactly when requests do. It runs after `br_netfilter` (priority 100), so
-//!   where that module is on a refused connection is reset by the IPv4 chain first.
+//! * `bridge skiff`'s `prerouting` chain: frames a container sends to another container of
+//!   the node, which the bridge passes at layer 2 and which never reach the IPv4 forward hook
+//!   without `br_netfilter`. Frames addressed to the bridge itself (`meta pkttype host`: to
+//!   the node, routed on — to another node, to a virtual IP, to a published port) are left to
+//!   the IPv4 chain, which sees them after the DNAT; every other IPv4 frame addressed to a
+//!   member is checked (broadcast frames too). The bridge family has no connection tracking
+//!   and no reject on every kernel (Debian's has both as modules; the kernels of small VMs
+//!   often lack them), so this check is stateless and drops: "share a network" is symmetric,
+//!   so answers pass exactly when requests do. It runs before `br_netfilter` (priority -200),
+//!   so it judges addresses as the container sent them — where `br_netfilter` bridges a
+//!   DNATed frame to a container of the same bridge, the DNAT has not happened yet.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -99,7 +103,9 @@ pub enum IsolationError {
         address: Ipv4Addr,
     },
     /// An address listed twice.
-    #[error("member {address} is listed twice; list each container address once, with all its networks")]
+    #[error(
+        "member {address} is listed twice; list each container address once, with all its networks"
+    )]
     Duplicate {
         /// The address.
         address: Ipv4Addr,
@@ -213,8 +219,7 @@ impl Isolation {
 fn network_id_ok(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= MAX_NETWORK_ID
-        && n
-            .bytes()
+        && n.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/' | b':'))
 }
 
@@ -230,12 +235,18 @@ fn declarations(iso: &Isolation, refuse: &[&str]) -> String {
         .flat_map(|m| m.networks.iter().map(String::as_str))
         .collect();
     let index: BTreeMap<&str, usize> = networks.iter().enumerate().map(|(i, n)| (*n, i)).collect();
-    let combo_of = |m: &Member| -> Vec<usize> { m.networks.iter().map(|n| index[n.as_str()]).collect() };
+    let combo_of =
+        |m: &Member| -> Vec<usize> { m.networks.iter().map(|n| index[n.as_str()]).collect() };
     let combos: BTreeSet<Vec<usize>> = iso.members.iter().map(combo_of).collect();
     let combo_index: BTreeMap<&Vec<usize>, usize> =
         combos.iter().enumerate().map(|(i, c)| (c, i)).collect();
     let mut s = String::new();
-    set(&mut s, "iso_members", None, iso.members.iter().map(|m| m.address));
+    set(
+        &mut s,
+        "iso_members",
+        None,
+        iso.members.iter().map(|m| m.address),
+    );
     for (i, n) in networks.iter().enumerate() {
         let addrs = iso
             .members
@@ -257,7 +268,13 @@ fn declarations(iso: &Isolation, refuse: &[&str]) -> String {
     let elements: Vec<String> = iso
         .members
         .iter()
-        .map(|m| format!("{} : jump iso_nets_{}", m.address, combo_index[&combo_of(m)]))
+        .map(|m| {
+            format!(
+                "{} : jump iso_nets_{}",
+                m.address,
+                combo_index[&combo_of(m)]
+            )
+        })
         .collect();
     let _ = writeln!(s, "\tmap iso_member_nets {{");
     let _ = writeln!(s, "\t\ttype ipv4_addr : verdict");
@@ -311,9 +328,9 @@ pub fn render(iso: &Isolation, vips: &[Ipv4Addr]) -> String {
     let _ = writeln!(s, "table bridge {TABLE} {{");
     s.push_str(&declarations(&iso, &["drop"]));
     s.push_str(
-        "\tchain forward {\n\
-         \t\ttype filter hook forward priority 100; policy accept;\n\
-         \t\tip daddr @iso_members ip saddr vmap @iso_member_nets\n\
+        "\tchain prerouting {\n\
+         \t\ttype filter hook prerouting priority -200; policy accept;\n\
+         \t\tmeta pkttype != host ip daddr @iso_members ip saddr vmap @iso_member_nets\n\
          \t}\n}\n",
     );
     s

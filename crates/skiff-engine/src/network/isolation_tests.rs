@@ -100,9 +100,9 @@ table bridge skiff {
     let bridge = &got[ip.len()..];
     assert!(
         bridge.ends_with(
-            "\tchain forward {
-\t\ttype filter hook forward priority 100; policy accept;
-\t\tip daddr @iso_members ip saddr vmap @iso_member_nets
+            "\tchain prerouting {
+\t\ttype filter hook prerouting priority -200; policy accept;
+\t\tmeta pkttype != host ip daddr @iso_members ip saddr vmap @iso_member_nets
 \t}
 }
 "
@@ -110,7 +110,10 @@ table bridge skiff {
         "{bridge}"
     );
     assert!(bridge.contains("\tchain iso_nets_1 {\n\t\tip daddr @iso_net_0 accept\n\t\tip daddr @iso_net_1 accept\n\t\tdrop\n\t}\n"));
-    assert!(!bridge.contains("reject") && !bridge.contains("ct "), "{bridge}");
+    assert!(
+        !bridge.contains("reject") && !bridge.contains("ct "),
+        "{bridge}"
+    );
     // No members, no rules; the order of the list does not matter.
     assert_eq!(render(&Isolation::default(), &[]), "");
     let mut reversed = example();
@@ -157,10 +160,13 @@ fn decides(table: &str, from: &str, to: &str) -> bool {
     let rules = block(table, "chain", chain);
     let last = rules.last().unwrap();
     assert!(*last == "drop" || last.starts_with("reject"), "{rules:?}");
-    rules.iter().filter_map(|r| r.strip_prefix("ip daddr @")).any(|r| {
-        let set = r.strip_suffix(" accept").unwrap();
-        elements(&block(table, "set", set)).contains(&to)
-    })
+    rules
+        .iter()
+        .filter_map(|r| r.strip_prefix("ip daddr @"))
+        .any(|r| {
+            let set = r.strip_suffix(" accept").unwrap();
+            elements(&block(table, "set", set)).contains(&to)
+        })
 }
 
 #[test]
@@ -224,7 +230,10 @@ fn bad_lists_are_refused_naming_the_member() {
             "member 224.0.0.1: not a unicast",
         ),
         (
-            vec![member("10.87.0.2", &["dev/a"]), member("10.87.0.2", &["dev/b"])],
+            vec![
+                member("10.87.0.2", &["dev/a"]),
+                member("10.87.0.2", &["dev/b"]),
+            ],
             "member 10.87.0.2 is listed twice",
         ),
         (
@@ -258,7 +267,11 @@ fn bad_lists_are_refused_naming_the_member() {
             })
             .collect(),
     };
-    assert!(many.check().unwrap_err().to_string().contains("at most 65536"));
+    assert!(many
+        .check()
+        .unwrap_err()
+        .to_string()
+        .contains("at most 65536"));
     let nets = Isolation {
         members: (0..=MAX_NETWORKS)
             .map(|i| Member {

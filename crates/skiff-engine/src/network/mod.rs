@@ -400,14 +400,12 @@ fn unpublish(state: &mut State, id: &str) {
 /// containers are isolated, or masquerading is asked for.
 fn wanted_table(state: &State, bridge: &str, subnet: Ipv4Net, masquerade: bool) -> Option<Table> {
     ports::wanted_table(bridge, subnet, masquerade, &state.ports).or_else(|| {
-        (!state.service_ports.is_empty()
-            || !state.vips.is_empty()
-            || !state.isolation.is_empty())
-        .then(|| Table {
-            bridge: bridge.to_string(),
-            subnet,
-            masquerade,
-        })
+        (!state.service_ports.is_empty() || !state.vips.is_empty() || !state.isolation.is_empty())
+            .then(|| Table {
+                bridge: bridge.to_string(),
+                subnet,
+                masquerade,
+            })
     })
 }
 
@@ -447,8 +445,7 @@ fn apply(fw: &dyn Firewall, state: &State, old: Option<&Table>) -> Result<(), Ne
     match &state.table {
         Some(table) => {
             let vips: Vec<Ipv4Addr> = state.vips.iter().map(|v| v.vip).collect();
-            let mut script =
-                ports::render(table, &state.ports, &state.service_ports, &state.vips);
+            let mut script = ports::render(table, &state.ports, &state.service_ports, &state.vips);
             script.push_str(&isolation::render(&state.isolation, &vips));
             fw.nft(&script)?;
             // After the table: its guard chain must be there before loopback is routable.
