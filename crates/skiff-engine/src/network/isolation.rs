@@ -25,7 +25,9 @@
 //!   backend), and, where the kernel passes bridged traffic through the IPv4 hooks
 //!   (`br_netfilter`), traffic between containers of the node. Only packets that do not belong
 //!   to an established connection are checked (conntrack), and refused ones get a TCP reset
-//!   (TCP) or an ICMP "administratively prohibited" (the rest), so a client fails at once;
+//!   (TCP) or an ICMP "administratively prohibited" (the rest), so a client fails at once
+//!   (but for a virtual IP where `br_netfilter` is on: the kernel sends that reset without
+//!   undoing the DNAT, and the client ignores it);
 //! * `bridge skiff`'s `prerouting` chain: frames a container sends to another container of
 //!   the node, which the bridge passes at layer 2 and which never reach the IPv4 forward hook
 //!   without `br_netfilter`. Frames addressed to the bridge itself (`meta pkttype host`: to
