@@ -322,3 +322,96 @@ fn bad_lists_are_refused_naming_the_member_and_change_nothing() {
         assert_eq!(now, before, "{json} changed the tables");
     }
 }
+
+/// `InEchos` of container `name`: the ICMP echo requests it has received.
+fn in_echos(host: &TestHost, name: &str) -> u64 {
+    let snmp = host
+        .engine
+        .ok(&["container", "exec", name, "cat", "/proc/net/snmp"]);
+    let icmp: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Icmp:")).collect();
+    let names: Vec<&str> = icmp[0].split_whitespace().collect();
+    let values: Vec<&str> = icmp[1].split_whitespace().collect();
+    let i = names.iter().position(|n| *n == "InEchos").unwrap();
+    values[i].parse().unwrap()
+}
+
+/// The hardware address the node's neighbour entry for `ip` holds.
+fn lladdr(host: &TestHost, ip: &str) -> String {
+    let entry = host.sh_ok(&format!("ip neigh show {ip} dev skiff0"));
+    let mut words = entry.split_whitespace();
+    words
+        .find(|w| *w == "lladdr")
+        .and_then(|_| words.next())
+        .unwrap_or_else(|| panic!("no hardware address for {ip}: {entry:?}"))
+        .to_string()
+}
+
+/// Runs `sh -c SCRIPT` in container `name`; its output, errors included.
+fn sh_in(host: &TestHost, name: &str, script: &str) -> String {
+    let out = host
+        .engine
+        .run(&["container", "exec", name, "sh", "-c", script]);
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[test]
+fn a_container_cannot_pass_for_a_container_of_another_network() {
+    let net = TestNet::new(1);
+    let node = &net.hosts[0];
+    let b1 = web(node, None, "b1", &[]);
+    let s1 = web(node, None, "s1", &[]);
+    // m1 may change its own addresses (and, as every container, use raw sockets).
+    let m1 = web(node, None, "m1", &["--cap-add", "NET_ADMIN"]);
+    isolate(
+        node,
+        None,
+        &[
+            (&b1, &["dev/b"]),
+            (&s1, &["dev/a", "dev/b"]),
+            (&m1, &["dev/a"]),
+        ],
+    );
+    reaches(node, "s1", &b1, 80, "b1");
+    refused(node, "m1", &b1, 80, false);
+    // The node knows s1's hardware address.
+    assert!(fetch(node, &s1, 80).contains("s1"));
+    let s1_mac = lladdr(node, &s1);
+
+    // m1 takes s1's address and pings b1 from it: s1 may reach b1, m1 may not.
+    let before = in_echos(node, "b1");
+    let got = sh_in(
+        node,
+        "m1",
+        &format!("ip addr add {s1}/32 dev eth0 && ping -c 3 -W 1 -I {s1} {b1}"),
+    );
+    assert!(got.contains("0 packets received"), "{got}");
+    assert_eq!(in_echos(node, "b1"), before, "b1 got m1's forged pings");
+    // Nor can m1 draw the node's traffic for s1 with an ARP announcement.
+    let arping = format!("arping -U -c 2 -I eth0 -s {s1} {s1}");
+    let got = sh_in(node, "m1", &arping);
+    assert!(got.contains("ARPING"), "{got}");
+    assert_eq!(lladdr(node, &s1), s1_mac, "the node's entry for s1 changed");
+    assert!(fetch(node, &s1, 80).contains("s1"));
+
+    // Without the two rules that bind ports to addresses, the forged pings arrive.
+    let rules = node.sh_ok("nft -a list chain bridge skiff prerouting");
+    for line in rules.lines().filter(|l| l.contains("@iso_ports")) {
+        let handle = line.rsplit("# handle ").next().unwrap().trim();
+        node.sh_ok(&format!(
+            "nft delete rule bridge skiff prerouting handle {handle}"
+        ));
+    }
+    sh_in(node, "m1", &format!("ping -c 3 -W 1 -I {s1} {b1}"));
+    assert!(
+        in_echos(node, "b1") > before,
+        "the forged pings did not arrive even without the rules: the test proves nothing"
+    );
+    eventually(|| {
+        sh_in(node, "m1", &arping);
+        let now = lladdr(node, &s1);
+        match now != s1_mac {
+            true => Ok(()),
+            false => Err(format!("the announcement did not reach the node: {now}")),
+        }
+    });
+}

@@ -303,8 +303,10 @@ fn set(s: &mut String, name: &str, comment: Option<&str>, addrs: impl Iterator<I
 /// deleted both of Skiff's tables first), that adds `iso`'s rules to `ip skiff` and makes
 /// `bridge skiff`; empty when `iso` has no members. `vips` are the node's virtual IPs: a
 /// connection DNATed from one is checked, one DNATed from any other address (a published
-/// port or service port of a node) is not.
-pub fn render(iso: &Isolation, vips: &[Ipv4Addr]) -> String {
+/// port or service port of a node) is not. `local` are the node's container addresses and
+/// their owners' ids (the address table): a frame from a container's bridge port must carry
+/// its own address (see [`ports_set`]).
+pub fn render(iso: &Isolation, vips: &[Ipv4Addr], local: &BTreeMap<Ipv4Addr, String>) -> String {
     if iso.is_empty() {
         return String::new();
     }
@@ -328,13 +330,41 @@ pub fn render(iso: &Isolation, vips: &[Ipv4Addr]) -> String {
          \t}\n}\n",
     );
     let _ = writeln!(s, "table bridge {TABLE} {{");
+    s.push_str(&ports_set(local));
     s.push_str(&declarations(&iso, &["drop"]));
     s.push_str(
         "\tchain prerouting {\n\
          \t\ttype filter hook prerouting priority -200; policy accept;\n\
+         \t\tiifname \"sk*\" iifname . ip saddr != @iso_ports drop\n\
+         \t\tiifname \"sk*\" iifname . arp saddr ip != @iso_ports drop\n\
          \t\tmeta pkttype != host ip daddr @iso_members ip saddr vmap @iso_member_nets\n\
          \t}\n}\n",
     );
+    s
+}
+
+/// The set `iso_ports` of the bridge table: each container's bridge port (the host end of its
+/// veth, `sk` + the first 8 characters of its id + 4 random ones: a wildcard on the first
+/// ten) with the container's address. Frames from a port (`sk*`) whose IPv4 or ARP source is
+/// not the address of its container are dropped, so that a container cannot pass for a
+/// container of another network (raw sockets are among Docker's default capabilities, and
+/// an ARP reply claiming another's address would draw the node's traffic for it).
+fn ports_set(local: &BTreeMap<Ipv4Addr, String>) -> String {
+    let elements: Vec<String> = local
+        .iter()
+        .filter_map(|(ip, id)| {
+            let prefix = id
+                .get(..8)
+                .filter(|p| p.bytes().all(|b| b.is_ascii_alphanumeric()))?;
+            Some(format!("\"sk{prefix}*\" . {ip}"))
+        })
+        .collect();
+    let mut s =
+        String::from("\tset iso_ports {\n\t\ttype ifname . ipv4_addr\n\t\tflags interval\n");
+    if !elements.is_empty() {
+        let _ = writeln!(s, "\t\telements = {{ {} }}", elements.join(", "));
+    }
+    s.push_str("\t}\n");
     s
 }
 

@@ -32,9 +32,23 @@ fn example() -> Isolation {
     }
 }
 
+/// The node's own containers: a1, a2, b1 (ids as the address table holds them) and one
+/// whose id nft could not take, which is left out.
+fn local() -> BTreeMap<Ipv4Addr, String> {
+    [
+        ("10.87.0.2", "1a2b3c4d5e6f"),
+        ("10.87.0.3", "a0b1c2d3e4f5"),
+        ("10.87.0.4", "ffee0011aabb"),
+        ("10.87.0.9", "x\"y*z\" . 1"),
+    ]
+    .into_iter()
+    .map(|(ip, id)| (ip.parse().unwrap(), id.to_string()))
+    .collect()
+}
+
 #[test]
 fn the_rules_are_sets_per_network_and_a_chain_per_combination() {
-    let got = render(&example(), &["10.96.0.10".parse().unwrap()]);
+    let got = render(&example(), &["10.96.0.10".parse().unwrap()], &local());
     let ip = "table ip skiff {
 \tset iso_vips {
 \t\ttype ipv4_addr
@@ -102,9 +116,23 @@ table bridge skiff {
         bridge.ends_with(
             "\tchain prerouting {
 \t\ttype filter hook prerouting priority -200; policy accept;
+\t\tiifname \"sk*\" iifname . ip saddr != @iso_ports drop
+\t\tiifname \"sk*\" iifname . arp saddr ip != @iso_ports drop
 \t\tmeta pkttype != host ip daddr @iso_members ip saddr vmap @iso_member_nets
 \t}
 }
+"
+        ),
+        "{bridge}"
+    );
+    assert!(
+        bridge.starts_with(
+            "\tset iso_ports {
+\t\ttype ifname . ipv4_addr
+\t\tflags interval
+\t\telements = { \"sk1a2b3c4d*\" . 10.87.0.2, \"ska0b1c2d3*\" . 10.87.0.3, \"skffee0011*\" . 10.87.0.4 }
+\t}
+\tset iso_members {
 "
         ),
         "{bridge}"
@@ -115,10 +143,13 @@ table bridge skiff {
         "{bridge}"
     );
     // No members, no rules; the order of the list does not matter.
-    assert_eq!(render(&Isolation::default(), &[]), "");
+    assert_eq!(render(&Isolation::default(), &[], &local()), "");
     let mut reversed = example();
     reversed.members.reverse();
-    assert_eq!(render(&reversed, &[]), render(&example(), &[]));
+    assert_eq!(
+        render(&reversed, &[], &local()),
+        render(&example(), &[], &local())
+    );
 }
 
 /// The lines of the block `\t{kind} {name} {` … `\t}` of `table`.
@@ -172,7 +203,7 @@ fn decides(table: &str, from: &str, to: &str) -> bool {
 #[test]
 fn both_tables_decide_as_the_model_for_every_pair() {
     let iso = example();
-    let script = render(&iso, &[]);
+    let script = render(&iso, &[], &local());
     let (ip, bridge) = script.split_at(script.find("table bridge").unwrap());
     let mut addrs: Vec<String> = iso.members.iter().map(|m| m.address.to_string()).collect();
     addrs.push("10.87.0.1".into()); // the bridge's address: no member
@@ -349,7 +380,7 @@ fn set_renders_with_the_rest_forgets_on_empty_and_a_refusal_changes_nothing() {
     };
     assert_eq!(
         calls[0],
-        ports::render(&table, &[], &[], &[]) + &render(&example(), &[])
+        ports::render(&table, &[], &[], &[]) + &render(&example(), &[], &BTreeMap::new())
     );
     let saved = store.load().unwrap().unwrap();
     assert_eq!(saved.isolation, example().normalized());

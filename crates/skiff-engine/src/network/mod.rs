@@ -446,7 +446,11 @@ fn apply(fw: &dyn Firewall, state: &State, old: Option<&Table>) -> Result<(), Ne
         Some(table) => {
             let vips: Vec<Ipv4Addr> = state.vips.iter().map(|v| v.vip).collect();
             let mut script = ports::render(table, &state.ports, &state.service_ports, &state.vips);
-            script.push_str(&isolation::render(&state.isolation, &vips));
+            script.push_str(&isolation::render(
+                &state.isolation,
+                &vips,
+                &state.ipam.allocated,
+            ));
             fw.nft(&script)?;
             // After the table: its guard chain must be there before loopback is routable.
             fw.route_localnet(&table.bridge, true)?;
