@@ -38,7 +38,9 @@
 //!   often lack them), so this check is stateless and drops: "share a network" is symmetric,
 //!   so answers pass exactly when requests do. It runs before `br_netfilter` (priority -200),
 //!   so it judges addresses as the container sent them — where `br_netfilter` bridges a
-//!   DNATed frame to a container of the same bridge, the DNAT has not happened yet.
+//!   DNATed frame to a container of the same bridge, the DNAT has not happened yet. Before
+//!   that, it drops frames whose source is not the address of the container they come from
+//!   (see [`ports_set`]): the rules judge source addresses, which must not be forged.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
