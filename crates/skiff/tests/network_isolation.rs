@@ -151,6 +151,19 @@ fn containers_on_one_node_reach_each_other_only_through_a_shared_network() {
         refused(node, "p1", dev, 80, false);
     }
 
+    // A container started now, not on the list: its bridge port is bound to its address at
+    // its start (the tables are there: only that is added), and nothing isolates it.
+    let c1 = web(node, None, "c1", &[]);
+    reaches(node, "c1", &a1, 80, "a1");
+    reaches(node, "p1", &c1, 80, "c1");
+    // After a flush, the next start rebuilds the tables whole.
+    node.sh_ok("nft flush ruleset");
+    web(node, None, "c2", &[]);
+    assert!(skiff_table(node).contains("chain isolation"));
+    reaches(node, "c2", &a1, 80, "a1");
+    refused(node, "a1", &b1, 80, false);
+    refused(node, "p1", &a1, 80, false);
+
     // A virtual IP over b1 (routed through the node: the IPv4 rules refuse, after the DNAT):
     // reached by those that share a network with b1, b1 included.
     let vip = serde_json::json!([{"name": "dev/b/web", "vip": "10.96.0.10", "backends": [b1]}]);

@@ -352,15 +352,7 @@ pub fn render(iso: &Isolation, vips: &[Ipv4Addr], local: &BTreeMap<Ipv4Addr, Str
 /// container of another network (raw sockets are among Docker's default capabilities, and
 /// an ARP reply claiming another's address would draw the node's traffic for it).
 fn ports_set(local: &BTreeMap<Ipv4Addr, String>) -> String {
-    let elements: Vec<String> = local
-        .iter()
-        .filter_map(|(ip, id)| {
-            let prefix = id
-                .get(..8)
-                .filter(|p| p.bytes().all(|b| b.is_ascii_alphanumeric()))?;
-            Some(format!("\"sk{prefix}*\" . {ip}"))
-        })
-        .collect();
+    let elements = port_elements(local);
     let mut s =
         String::from("\tset iso_ports {\n\t\ttype ifname . ipv4_addr\n\t\tflags interval\n");
     if !elements.is_empty() {
@@ -416,6 +408,44 @@ fn replace(state: &mut State, opts: &NetworkOptions, iso: &Isolation) {
         None => (opts.bridge.clone(), opts.subnet, opts.masquerade),
     };
     state.table = wanted_table(state, &bridge, subnet, masquerade);
+}
+
+/// The elements of `iso_ports` for the node's containers `local` (address → id); an id nft
+/// could not take is left out.
+fn port_elements(local: &BTreeMap<Ipv4Addr, String>) -> Vec<String> {
+    local
+        .iter()
+        .filter_map(|(ip, id)| {
+            let prefix = id
+                .get(..8)
+                .filter(|p| p.bytes().all(|b| b.is_ascii_alphanumeric()))?;
+            Some(format!("\"sk{prefix}*\" . {ip}"))
+        })
+        .collect()
+}
+
+/// The nft script that brings the node's containers `local` into `iso_ports` of the tables
+/// the kernel has, in one transaction that fails — changing nothing — when the kernel lacks
+/// either table (after a reboot or a flush): what a container start needs when `iso` is set
+/// and the tables are there, at a cost that does not grow with the list (see
+/// [`super::restore`]). `None` when `iso` is empty.
+pub fn refresh(iso: &Isolation, local: &BTreeMap<Ipv4Addr, String>) -> Option<String> {
+    let first = iso.members.first()?;
+    // Adding an element that is there changes nothing; adding to a missing table fails.
+    let mut s = format!(
+        "add element ip {TABLE} iso_members {{ {a} }}\n\
+         add element bridge {TABLE} iso_members {{ {a} }}\n",
+        a = first.address
+    );
+    let elements = port_elements(local);
+    if !elements.is_empty() {
+        let _ = writeln!(
+            s,
+            "add element bridge {TABLE} iso_ports {{ {} }}",
+            elements.join(", ")
+        );
+    }
+    Some(s)
 }
 
 #[cfg(test)]

@@ -411,3 +411,20 @@ fn set_renders_with_the_rest_forgets_on_empty_and_a_refusal_changes_nothing() {
     let text = std::fs::read_to_string(store.path()).unwrap();
     assert!(!text.contains("isolation"), "{text}");
 }
+
+#[test]
+fn a_start_adds_the_ports_to_the_tables_the_kernel_has_or_fails_without_them() {
+    assert_eq!(refresh(&Isolation::default(), &local()), None);
+    assert_eq!(
+        refresh(&example(), &local()).unwrap(),
+        "add element ip skiff iso_members { 10.87.0.5 }
+add element bridge skiff iso_members { 10.87.0.5 }
+add element bridge skiff iso_ports { \"sk1a2b3c4d*\" . 10.87.0.2, \"ska0b1c2d3*\" . 10.87.0.3, \"skffee0011*\" . 10.87.0.4 }
+"
+    );
+    // No container on the node: only the check that the tables are there.
+    assert_eq!(
+        refresh(&example().normalized(), &BTreeMap::new()).unwrap(),
+        "add element ip skiff iso_members { 10.87.0.2 }\nadd element bridge skiff iso_members { 10.87.0.2 }\n"
+    );
+}

@@ -336,7 +336,10 @@ pub(crate) fn release(data_dir: &Path, id: &str) -> Result<(), NetworkError> {
 
 /// Rebuilds Skiff's nftables table from the state file, if the node has one: after a reboot
 /// or an operator's `nft flush ruleset` the kernel's copy is gone, the file's is not. The
-/// shim calls it at each start of a container on the bridge, after plugging it in.
+/// shim calls it at each start of a container on the bridge, after plugging it in. With
+/// isolation set (whose sets may hold thousands of addresses), when the kernel still has
+/// Skiff's tables only the node's containers are added to the bridge table's `iso_ports`
+/// (the starting container must be there before its process runs).
 pub fn restore(data_dir: &Path) -> Result<(), NetworkError> {
     let store = Store::new(data_dir);
     if !store.path().exists() {
@@ -344,7 +347,14 @@ pub fn restore(data_dir: &Path) -> Result<(), NetworkError> {
     }
     let _lock = store.lock()?;
     match store.load()? {
-        Some(state) if state.table.is_some() => apply(&Kernel, &state, None),
+        Some(state) if state.table.is_some() => {
+            let refreshed = isolation::refresh(&state.isolation, &state.ipam.allocated)
+                .is_some_and(|script| Kernel.nft(&script).is_ok());
+            if refreshed {
+                return Ok(());
+            }
+            apply(&Kernel, &state, None)
+        }
         _ => Ok(()),
     }
 }
