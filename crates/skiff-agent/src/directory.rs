@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
+use skiff_engine::container::Protocol;
 use skiff_engine::network::isolation::{Isolation, Member};
+use skiff_engine::network::service::ServicePort;
 use skiff_engine::network::vip::ServiceVip;
 use skiff_proto::agent::{Endpoint, Endpoints, ServiceInfo};
 
@@ -96,6 +98,63 @@ impl Directory {
             }
         }
         out
+    }
+
+    /// The node's service ports (the routing mesh): every ingress port of every service the
+    /// servers sent, over the service's ready tasks wherever they run (at the port the service
+    /// names). Entries that cannot be published are left out; two services on one port: the
+    /// first by name keeps it (and the other is named in the returned messages).
+    pub fn service_ports(&self) -> (Vec<ServicePort>, Vec<String>) {
+        let ready = self.ready();
+        let (mut ports, mut conflicts): (Vec<ServicePort>, Vec<String>) = Default::default();
+        for (env, data) in &self.envs {
+            for (id, service) in &data.services {
+                let tasks = ready.get(&(env.as_str(), id.clone()));
+                for p in &service.ports {
+                    let protocol = match p.protocol.as_str() {
+                        "tcp" => Protocol::Tcp,
+                        "udp" => Protocol::Udp,
+                        _ => continue,
+                    };
+                    let (Ok(published), Ok(target)) =
+                        (u16::try_from(p.published), u16::try_from(p.target))
+                    else {
+                        continue;
+                    };
+                    let host_ip = match p.host_ip.as_str() {
+                        "" => None,
+                        ip => match ip.parse::<Ipv4Addr>() {
+                            Ok(ip) => Some(ip),
+                            Err(_) => continue,
+                        },
+                    };
+                    let backends = tasks
+                        .into_iter()
+                        .flatten()
+                        .map(|ip| std::net::SocketAddrV4::new(*ip, target))
+                        .collect();
+                    let port = ServicePort {
+                        name: format!("{env}/{id}"),
+                        protocol,
+                        host_ip,
+                        published,
+                        backends,
+                    };
+                    let taken = ports.iter().find(|o: &&ServicePort| {
+                        skiff_engine::network::ports::overlaps(&o.mapping(), &port.mapping())
+                    });
+                    match taken {
+                        Some(o) if o.name != port.name => conflicts.push(format!(
+                            "ingress port {}/{} of {} is not published: {} publishes it",
+                            port.published, port.protocol, port.name, o.name
+                        )),
+                        Some(_) => {}
+                        None => ports.push(port),
+                    }
+                }
+            }
+        }
+        (ports, conflicts)
     }
 
     /// The node's isolation: every task address is a member on its service's networks (a

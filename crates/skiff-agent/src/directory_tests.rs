@@ -1,5 +1,5 @@
 use hickory_proto::rr::RecordType;
-use skiff_proto::agent::{Endpoint, Endpoints, ServiceInfo, ServiceNetwork};
+use skiff_proto::agent::{Endpoint, Endpoints, IngressPort, ServiceInfo, ServiceNetwork};
 
 use super::*;
 use crate::dns::Answer;
@@ -14,6 +14,7 @@ fn service(app: &str, name: &str, vip: &str, dnsrr: bool, aliases: &[&str]) -> S
             id: format!("dev/{app}_default"),
             aliases: aliases.iter().map(|a| a.to_string()).collect(),
         }],
+        ports: Vec::new(),
     }
 }
 
@@ -123,4 +124,35 @@ fn names_answer_with_the_vip_or_the_ready_tasks_within_the_clients_scope() {
         table.resolve(prod, "web.shop.dev", RecordType::A),
         Answer::NxDomain
     );
+}
+
+#[test]
+fn ingress_ports_go_to_every_ready_task_of_the_service_and_a_port_is_published_once() {
+    let mut d = Directory::default();
+    let mut message = dev();
+    let port = |published: u32, target: u32| IngressPort {
+        protocol: "tcp".into(),
+        published,
+        target,
+        host_ip: String::new(),
+    };
+    message.services[0].ports = vec![port(8080, 80)];
+    // A second service on the same port: left out, said.
+    message.services[1].ports = vec![port(8080, 5432)];
+    d.apply(&message);
+    let (ports, conflicts) = d.service_ports();
+    assert_eq!(ports.len(), 1, "{ports:?}");
+    // By name, "shop/db" comes first.
+    assert_eq!(ports[0].name, "dev/shop/db");
+    assert_eq!(ports[0].backends, ["10.208.0.3:5432".parse().unwrap()]);
+    assert_eq!(
+        conflicts,
+        ["ingress port 8080/tcp of dev/shop/web is not published: dev/shop/db publishes it"]
+    );
+    message.services[1].ports = Vec::new();
+    d.apply(&message);
+    let (ports, conflicts) = d.service_ports();
+    assert!(conflicts.is_empty());
+    let backends: Vec<String> = ports[0].backends.iter().map(|b| b.to_string()).collect();
+    assert_eq!(backends, ["10.208.0.2:80", "10.208.1.2:80"]);
 }

@@ -1,12 +1,14 @@
-//! Keeps the node's service virtual IPs, isolation rules and DNS answers equal to the
-//! [`Directory`] the session publishes: every change of a service or a task address reaches the
-//! engine's nftables (`Engine::set_service_vips`, `Engine::set_isolation`) and the DNS server's
-//! table (docs/services.md).
+//! Keeps the node's service virtual IPs, ingress ports (the routing mesh), isolation rules and
+//! DNS answers equal to the [`Directory`] the session publishes: every change of a service or
+//! a task address reaches the engine's nftables (`Engine::set_service_vips`,
+//! `Engine::set_service_ports`, `Engine::set_isolation`) and the DNS server's table
+//! (docs/services.md).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use skiff_engine::network::isolation::Isolation;
+use skiff_engine::network::service::ServicePort;
 use skiff_engine::network::vip::ServiceVip;
 use skiff_engine::Engine;
 use tokio::sync::watch;
@@ -34,6 +36,7 @@ pub async fn follow(
     } = cluster;
     let mut applied: Option<Vec<ServiceVip>> = None;
     let mut isolated: Option<Isolation> = None;
+    let mut published: Option<Vec<ServicePort>> = None;
     loop {
         let current = directory.borrow_and_update().clone();
         let nodes = node_addresses(subnet, &peers.borrow_and_update());
@@ -64,7 +67,21 @@ pub async fn follow(
                 Err(e) => eprintln!("skiff agent: isolation: {e}"),
             }
         }
-        let pending = (wanted && applied.as_ref() != Some(&vips))
+        let (ports, conflicts) = current.service_ports();
+        let wanted_ports = published.is_some() || !ports.is_empty();
+        if wanted_ports && published.as_ref() != Some(&ports) {
+            for conflict in &conflicts {
+                eprintln!("skiff agent: {conflict}");
+            }
+            let (engine, next) = (engine.clone(), ports.clone());
+            match tokio::task::spawn_blocking(move || engine.set_service_ports(&next)).await {
+                Ok(Ok(())) => published = Some(ports.clone()),
+                Ok(Err(e)) => eprintln!("skiff agent: ingress ports: {e}"),
+                Err(e) => eprintln!("skiff agent: ingress ports: {e}"),
+            }
+        }
+        let pending = (wanted_ports && published.as_ref() != Some(&ports))
+            || (wanted && applied.as_ref() != Some(&vips))
             || (wanted_isolation && isolated.as_ref() != Some(&isolation));
         tokio::select! {
             changed = directory.changed() => if changed.is_err() { return },

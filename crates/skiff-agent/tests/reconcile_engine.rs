@@ -85,6 +85,7 @@ impl Node {
         let opts = ReconcilerOptions {
             translate: TranslateOptions { network },
             poll_interval: Duration::from_millis(100),
+            local_ingress: true,
         };
         Reconciler::new(
             Arc::new(LocalEngine::new(self.engine.clone())),

@@ -66,7 +66,7 @@ fn a_service_port_balances_over_its_backends_from_everywhere_and_refuses_without
     });
     let table = skiff_table(node);
     assert!(
-        table.contains("tcp dport 8080 dnat ip to numgen random mod 3 map"),
+        table.contains("tcp dport 8080 ct mark set 0x0000534b dnat ip to numgen random mod 3 map"),
         "{table}"
     );
 

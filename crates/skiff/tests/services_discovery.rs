@@ -155,3 +155,52 @@ fn containers_reach_only_what_shares_a_network_with_them() {
         );
     }
 }
+
+#[test]
+fn a_published_port_answers_on_every_node_from_the_one_task() {
+    let cluster = TestCluster::start();
+    let app = r#"
+name: front
+services:
+  web:
+    image: test:latest
+    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]
+    ports: ["8080:80"]
+    deploy:
+      replicas: 1
+"#;
+    cluster.apply("front", app);
+    let web = cluster.wait_for("web running", Duration::from_secs(30), |c| {
+        let tasks = c.tasks()?;
+        running(&tasks, "web")
+            .into_iter()
+            .next()
+            .ok_or_else(|| "not yet".to_string())
+    });
+    let out = cluster.skiff(&["exec", "web", "--", "hostname"]);
+    let host = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(!host.is_empty(), "{out:?}");
+    // From the first host, every node's address: one of them runs the task, the others pass
+    // the connection over the overlay (and masquerade it, so the answer comes back through
+    // them).
+    for node in &cluster.net.hosts {
+        let addr = node.addr.to_string();
+        let body = cluster.wait_for(
+            &format!("{addr}:8080 to answer"),
+            Duration::from_secs(10),
+            |c| {
+                let out = c.net.hosts[0].sh(&format!(
+                    "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 {addr} 8080"
+                ));
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                if text.contains(&host) {
+                    Ok(text)
+                } else {
+                    Err(text)
+                }
+            },
+        );
+        assert!(body.contains("200"), "{addr}: {body}");
+    }
+    assert!(web.node.is_some());
+}

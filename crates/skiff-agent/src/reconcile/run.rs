@@ -34,6 +34,10 @@ pub struct ReconcilerOptions {
     pub translate: TranslateOptions,
     /// How often the containers are listed (exits are found this way).
     pub poll_interval: Duration,
+    /// Publish the node's ingress ports from its own tasks (node-local ingress). Off in an
+    /// agent whose session carries the cluster's service data: the routing mesh
+    /// ([`crate::services`]) publishes them on every node over every node's tasks.
+    pub local_ingress: bool,
 }
 
 impl Default for ReconcilerOptions {
@@ -41,6 +45,7 @@ impl Default for ReconcilerOptions {
         ReconcilerOptions {
             translate: TranslateOptions::default(),
             poll_interval: Duration::from_millis(200),
+            local_ingress: true,
         }
     }
 }
@@ -158,7 +163,9 @@ impl Reconciler {
             }
         }
         self.settle(set, &observed);
-        self.publish(set, &observed).await;
+        if self.opts.local_ingress {
+            self.publish(set, &observed).await;
+        }
         self.due(now);
     }
 

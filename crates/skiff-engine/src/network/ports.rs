@@ -307,6 +307,11 @@ pub fn render(
         &local,
     );
     let mut post = vec![
+        // The routing mesh: a service port's connection to another node's backend.
+        format!(
+            "oifname \"{OVERLAY_DEVICE}\" ct mark {:#x} masquerade",
+            service::INGRESS_MARK
+        ),
         format!("oifname \"{bridge}\" ct status dnat ip saddr {subnet} masquerade"),
         format!("oifname \"{bridge}\" ip saddr 127.0.0.0/8 masquerade"),
     ];

@@ -190,6 +190,7 @@ table ip skiff {
 \t}
 \tchain postrouting {
 \t\ttype nat hook postrouting priority 100; policy accept;
+\t\toifname \"skiff.vxlan\" ct mark 0x534b masquerade
 \t\toifname \"skiff0\" ct status dnat ip saddr 10.87.0.0/16 masquerade
 \t\toifname \"skiff0\" ip saddr 127.0.0.0/8 masquerade
 \t}

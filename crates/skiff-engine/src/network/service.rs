@@ -223,8 +223,14 @@ fn matches(s: &ServicePort) -> String {
     format!("{addr}{} dport {}", s.protocol, s.published)
 }
 
+/// The connection mark of a service port's connections: those leaving over the overlay (to a
+/// backend on another node) are masqueraded, so that the backend answers through this node,
+/// whose conntrack undoes the DNAT (`postrouting`, see [`super::ports::render`]).
+pub const INGRESS_MARK: u32 = 0x534b;
+
 /// The rules of the `ports` chain that DNAT the service ports with backends, one each: a
-/// random pick over an anonymous map from 0..N to the backends.
+/// random pick over an anonymous map from 0..N to the backends, the connection marked
+/// [`INGRESS_MARK`].
 pub fn dnat_rules(services: &[ServicePort]) -> Vec<String> {
     services
         .iter()
@@ -237,7 +243,7 @@ pub fn dnat_rules(services: &[ServicePort]) -> Vec<String> {
                 .map(|(i, b)| format!("{i} : {} . {}", b.ip(), b.port()))
                 .collect();
             format!(
-                "{} dnat ip to numgen random mod {} map {{ {} }} comment \"{}\"",
+                "{} ct mark set {INGRESS_MARK:#x} dnat ip to numgen random mod {} map {{ {} }} comment \"{}\"",
                 matches(s),
                 s.backends.len(),
                 elements.join(", "),

@@ -34,9 +34,9 @@ fn a_service_port_is_one_dnat_rule_picking_a_backend_at_random() {
     assert_eq!(
         dnat_rules(&[web, dns]),
         [
-            "tcp dport 8080 dnat ip to numgen random mod 3 map { 0 : 10.87.0.2 . 80, \
+            "tcp dport 8080 ct mark set 0x534b dnat ip to numgen random mod 3 map { 0 : 10.87.0.2 . 80, \
              1 : 10.87.0.3 . 80, 2 : 10.87.0.4 . 80 } comment \"dev/shop/web\"",
-            "ip daddr 10.0.0.1 udp dport 53 dnat ip to numgen random mod 1 map \
+            "ip daddr 10.0.0.1 udp dport 53 ct mark set 0x534b dnat ip to numgen random mod 1 map \
              { 0 : 10.87.0.5 . 5353 } comment \"dev/shop/dns\"",
         ]
     );
@@ -73,7 +73,7 @@ fn the_table_puts_service_rules_first_in_ports_and_refuses_in_an_input_chain() {
     let got = render(&table(), &[], &services, &[]);
     let want_ports = "\
 \tchain ports {
-\t\ttcp dport 8080 dnat ip to numgen random mod 2 map { 0 : 10.87.0.2 . 80, 1 : 10.87.0.3 . 80 } comment \"a/b/web\"
+\t\ttcp dport 8080 ct mark set 0x534b dnat ip to numgen random mod 2 map { 0 : 10.87.0.2 . 80, 1 : 10.87.0.3 . 80 } comment \"a/b/web\"
 \t\tdnat ip to ip daddr . tcp dport map @tcp_addr
 ";
     assert!(got.contains(want_ports), "{got}");

@@ -122,6 +122,8 @@ struct Routes {
     envs_changed: HashSet<Name>,
     /// The service data of every environment.
     endpoints: EndpointTables,
+    /// The environments with an ingress port: every node gets their service data.
+    ingress: std::collections::BTreeSet<Name>,
     /// Node → its sessions' mailboxes, by subscription number (a node may briefly have two
     /// sessions while a new one replaces an old one).
     mailboxes: HashMap<Name, Vec<(u64, Arc<Mailbox>)>>,
@@ -155,17 +157,24 @@ impl Routes {
         for node in self.envs_changed.drain() {
             per_node.entry(node).or_default().envs = true;
         }
+        let ingress = self.endpoints.ingress_envs();
+        if ingress != self.ingress {
+            self.ingress = ingress;
+            everyone.envs = true;
+        }
         let changes = self.endpoints.take_changes(revision);
         for (node, boxes) in &self.mailboxes {
             let mut touched = per_node.remove(node).unwrap_or_default();
-            if let Some(envs) = self.envs_of.get(node) {
-                touched.endpoints.extend(
-                    changes
-                        .iter()
-                        .filter(|c| envs.contains_key(&c.env))
-                        .cloned(),
-                );
-            }
+            let envs = self.envs_of.get(node);
+            touched.endpoints.extend(
+                changes
+                    .iter()
+                    .filter(|c| {
+                        self.ingress.contains(&c.env)
+                            || envs.is_some_and(|e| e.contains_key(&c.env))
+                    })
+                    .cloned(),
+            );
             touched.merge(&everyone);
             if !touched.is_empty() {
                 for (_, mailbox) in boxes {
@@ -283,6 +292,7 @@ impl Routes {
         }
         // Every session is told to start over: a change of the rebuild means nothing.
         self.envs_changed.clear();
+        self.ingress = self.endpoints.ingress_envs();
         self.endpoints.take_changes(0);
     }
 }
@@ -359,7 +369,8 @@ impl Dispatcher {
 }
 
 impl Subscription {
-    /// The environments the node runs tasks of, and the router's revision.
+    /// The environments whose service data the node needs — those it runs tasks of, and
+    /// those with an ingress port (every node publishes those) — and the router's revision.
     pub fn envs(&self) -> (Vec<Name>, u64) {
         let routes = lock(&self.routes);
         let mut envs: Vec<Name> = routes
@@ -367,7 +378,9 @@ impl Subscription {
             .get(&self.node)
             .map(|e| e.keys().cloned().collect())
             .unwrap_or_default();
+        envs.extend(routes.ingress.iter().cloned());
         envs.sort();
+        envs.dedup();
         (envs, routes.revision.unwrap_or(0))
     }
 

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use prost::Message as _;
 use skiff_core::objects::{DesiredState, Health, Service, Task, TaskState};
 use skiff_core::{Key, Name, Object, State};
-use skiff_proto::agent::{Endpoint, Endpoints, ServiceInfo, ServiceNetwork};
+use skiff_proto::agent::{Endpoint, Endpoints, IngressPort, ServiceInfo, ServiceNetwork};
 
 /// One round's change to one environment's table, encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,12 +99,27 @@ fn service_info(state: &State, service: &Service) -> ServiceInfo {
             }
         })
         .collect();
+    let ports = service
+        .spec
+        .ports
+        .iter()
+        .filter(|p| p.mode == skiff_api::app::PortMode::Ingress)
+        .filter_map(|p| {
+            Some(IngressPort {
+                protocol: p.protocol.as_str().to_owned(),
+                published: u32::from(p.published?),
+                target: u32::from(p.target),
+                host_ip: p.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            })
+        })
+        .collect();
     ServiceInfo {
         app: service.app.to_string(),
         name: service.name.to_string(),
         vip: service.vip.map(|ip| ip.to_string()).unwrap_or_default(),
         dnsrr: service.spec.deploy.endpoint_mode == skiff_api::app::EndpointMode::Dnsrr,
         networks,
+        ports,
     }
 }
 
@@ -213,6 +228,16 @@ impl EndpointTables {
             removed_endpoints: Vec::new(),
         };
         message.encode_to_vec().into()
+    }
+
+    /// The environments with a service that publishes an ingress port: every node publishes
+    /// those ports, so every node gets their data.
+    pub fn ingress_envs(&self) -> std::collections::BTreeSet<Name> {
+        self.envs
+            .iter()
+            .filter(|(_, t)| t.services.values().any(|s| !s.ports.is_empty()))
+            .map(|(env, _)| env.clone())
+            .collect()
     }
 
     /// Forgets everything, for a rebuild from the state.

@@ -341,7 +341,12 @@ fn executor(options: EngineOptions, serve: NodeServe) -> anyhow::Result<Executor
                 }
                 serve.start(engine.clone(), shutdown.clone());
                 let node = Arc::new(LocalEngine::new(engine));
-                let reconciler = Reconciler::new(node, board, ReconcilerOptions::default());
+                // The routing mesh (services::follow) publishes the ingress ports.
+                let options = ReconcilerOptions {
+                    local_ingress: false,
+                    ..ReconcilerOptions::default()
+                };
+                let reconciler = Reconciler::new(node, board, options);
                 let mut stop = shutdown;
                 reconciler
                     .run(desired, async move {
