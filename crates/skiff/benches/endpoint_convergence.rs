@@ -19,12 +19,10 @@ mod orchestration_support;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
+use orchestration_support::client::{now_ms, Client};
 use orchestration_support::TestCluster;
 use serde_json::Value;
 
@@ -70,14 +68,16 @@ fn main() {
     // this benchmark's own namespace.
     cluster.net.hosts[0].sh_ok("ip route replace default via 10.0.0.254 dev eth0");
     let target: SocketAddr = format!("{vip}:80").parse().expect("an address");
-    let answers = Arc::new(Mutex::new(Vec::<(u64, String)>::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let client = spawn_client(&cluster.net.hosts[0].netns, target, &answers, &stop);
+    let client = Client::start(
+        &cluster.net.hosts[0].netns,
+        target,
+        Duration::from_millis(500),
+    );
 
     let (mut totals, mut detections, mut convergences) = (Vec::new(), Vec::new(), Vec::new());
     for run in 1..=runs {
         let (task, host) = healthy_web_on(&cluster, "node2");
-        wait_answering(&answers, &host);
+        wait_answering(&client, &host);
         let removed = now_ms();
         let slot = format!("web.{}", task["slot"]["replica"]);
         let rm = cluster.skiff(&["exec", &slot, "--", "rm", "/ok"]);
@@ -100,11 +100,10 @@ fn main() {
             "run {run}: the replica at {ip} no longer answers by itself ({direct:?}): the \
              measurement would be of its stop, not of the virtual IP"
         );
-        let last = answers
-            .lock()
-            .unwrap()
+        let last = client
+            .since(removed)
             .iter()
-            .filter(|(at, body)| *at >= removed && *body == host)
+            .filter(|(_, body)| body.as_deref() == Some(host.as_str()))
             .map(|(at, _)| *at)
             .max()
             .unwrap_or(removed);
@@ -125,8 +124,7 @@ fn main() {
         // The replica is stopped after its grace period and restarted healthy: the next run
         // waits for it.
     }
-    stop.store(true, Ordering::Relaxed);
-    let _ = client.join();
+    drop(client);
     let median = |v: &mut Vec<Duration>| {
         v.sort();
         v[v.len() / 2]
@@ -145,13 +143,6 @@ fn main() {
         d.as_secs_f64() * 1e3,
         t.as_secs_f64() * 1e3
     );
-}
-
-/// Milliseconds since the epoch, as the agents stamp their reports.
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// When the task's agent judged it unhealthy (its record's `updated_at`), once it has.
@@ -190,52 +181,18 @@ fn healthy_web_on(cluster: &TestCluster, node: &str) -> (Value, String) {
 }
 
 /// Waits until `host` has answered through the virtual IP lately.
-fn wait_answering(answers: &Mutex<Vec<(u64, String)>>, host: &str) {
+fn wait_answering(client: &Client, host: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let since = now_ms();
         std::thread::sleep(Duration::from_millis(500));
-        let seen = answers
-            .lock()
-            .unwrap()
+        let seen = client
+            .since(since)
             .iter()
-            .any(|(at, body)| *at >= since && body == host);
+            .any(|(_, body)| body.as_deref() == Some(host));
         if seen {
             return;
         }
         assert!(Instant::now() < deadline, "{host} never answered");
     }
-}
-
-/// A thread in `netns` fetching `http://target/` over and over, recording each body.
-fn spawn_client(
-    netns: &str,
-    target: SocketAddr,
-    answers: &Arc<Mutex<Vec<(u64, String)>>>,
-    stop: &Arc<AtomicBool>,
-) -> std::thread::JoinHandle<()> {
-    let (answers, stop) = (answers.clone(), stop.clone());
-    let path = format!("/run/netns/{netns}");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).expect("the host's namespace");
-        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-        while !stop.load(Ordering::Relaxed) {
-            if let Some(body) = fetch(target) {
-                answers.lock().unwrap().push((now_ms(), body));
-            } else {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-    })
-}
-
-/// `GET /` on `target`: the body's last line, or nothing when it failed.
-fn fetch(target: SocketAddr) -> Option<String> {
-    let timeout = Duration::from_millis(500);
-    let mut stream = TcpStream::connect_timeout(&target, timeout).ok()?;
-    stream.set_read_timeout(Some(timeout)).ok()?;
-    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    text.lines().last().map(|l| l.trim().to_owned())
 }

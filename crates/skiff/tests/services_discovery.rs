@@ -9,6 +9,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use orchestration_support::client::{now_ms, Client};
 use orchestration_support::shop::apply_shop;
 use orchestration_support::{running, TestCluster};
 
@@ -203,4 +204,58 @@ services:
         assert!(body.contains("200"), "{addr}: {body}");
     }
     assert!(web.node.is_some());
+}
+
+#[test]
+fn a_killed_replica_leaves_the_virtual_ip_within_a_second() {
+    let cluster = TestCluster::start();
+    let tasks = apply_shop(&cluster);
+    let vip = cluster.wait_for("web's virtual IP", Duration::from_secs(20), |c| {
+        let out = in_worker(c, "node1", "nslookup web 2>&1");
+        out.lines()
+            .rev()
+            .find_map(|l| l.trim().strip_prefix("Address:").map(str::trim))
+            .filter(|a| a.starts_with("10.96."))
+            .map(str::to_owned)
+            .ok_or(out)
+    });
+    // node1's own connections reach the virtual IP through its output hook, given a route
+    // towards it (to the test switch, this test's own namespace).
+    cluster.net.hosts[0].sh_ok("ip route replace default via 10.0.0.254 dev eth0");
+    let target = format!("{vip}:80").parse().unwrap();
+    let client = Client::start(
+        &cluster.net.hosts[0].netns,
+        target,
+        Duration::from_millis(300),
+    );
+    let web2 = orchestration_support::shop::task_on(&tasks, "web", "node2");
+    let container = TestCluster::containers(cluster.host_of("node2"))
+        .into_iter()
+        .find(|c| c.task.as_deref() == Some(web2.id.as_str()) && c.status == "running")
+        .expect("web's container on node2");
+    std::thread::sleep(Duration::from_secs(1));
+    let killed = now_ms();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(container.pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("SIGKILL the container's process");
+    std::thread::sleep(Duration::from_secs(3));
+    let after = client.since(killed);
+    drop(client);
+    let failed: Vec<u64> = after
+        .iter()
+        .filter(|(_, body)| body.is_none())
+        .map(|(at, _)| *at - killed)
+        .collect();
+    let ok = after.iter().filter(|(_, body)| body.is_some()).count();
+    // A request picked for the dead replica fails until every node's virtual IP has let it
+    // go; with 300 ms per failed attempt, the last failure ends within a second and a half.
+    let last = failed.last().copied().unwrap_or(0);
+    eprintln!("after the kill: {} failed (at {failed:?} ms), {ok} succeeded", failed.len());
+    assert!(
+        last < 1_500,
+        "requests still failed {last} ms after the kill: {failed:?} ({ok} succeeded)"
+    );
+    assert!(ok > 10, "only {ok} requests succeeded after the kill");
 }

@@ -11,6 +11,7 @@
 
 #![allow(dead_code)]
 
+pub mod client;
 pub mod objects;
 pub mod procs;
 pub mod shop;
