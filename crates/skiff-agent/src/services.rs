@@ -34,9 +34,13 @@ pub async fn follow(
         subnet,
         mut peers,
     } = cluster;
-    let mut applied: Option<Vec<ServiceVip>> = None;
-    let mut isolated: Option<Isolation> = None;
-    let mut published: Option<Vec<ServicePort>> = None;
+    let mut vips = Applied::new("service virtual IPs", |e, v: &Vec<ServiceVip>| {
+        e.set_service_vips(v)
+    });
+    let mut isolation = Applied::new("isolation", Engine::set_isolation);
+    let mut ports = Applied::new("ingress ports", |e, p: &Vec<ServicePort>| {
+        e.set_service_ports(p)
+    });
     loop {
         let current = directory.borrow_and_update().clone();
         let nodes = node_addresses(subnet, &peers.borrow_and_update());
@@ -46,48 +50,91 @@ pub async fn follow(
                 Err(e) => eprintln!("skiff agent: service names: {e}"),
             }
         }
-        let vips = current.vips();
-        let wanted = applied.is_some() || !vips.is_empty();
-        if wanted && applied.as_ref() != Some(&vips) {
-            let (engine, next) = (engine.clone(), vips.clone());
-            match tokio::task::spawn_blocking(move || engine.set_service_vips(&next)).await {
-                Ok(Ok(())) => applied = Some(vips.clone()),
-                Ok(Err(e)) => eprintln!("skiff agent: service virtual IPs: {e}"),
-                Err(e) => eprintln!("skiff agent: service virtual IPs: {e}"),
-            }
-        }
-        let mut isolation = current.isolation(pods.clone());
-        isolation.nodes = nodes;
-        let wanted_isolation = isolated.is_some() || !isolation.is_empty();
-        if wanted_isolation && isolated.as_ref() != Some(&isolation) {
-            let (engine, next) = (engine.clone(), isolation.clone());
-            match tokio::task::spawn_blocking(move || engine.set_isolation(&next)).await {
-                Ok(Ok(())) => isolated = Some(isolation.clone()),
-                Ok(Err(e)) => eprintln!("skiff agent: isolation: {e}"),
-                Err(e) => eprintln!("skiff agent: isolation: {e}"),
-            }
-        }
-        let (ports, conflicts) = current.service_ports();
-        let wanted_ports = published.is_some() || !ports.is_empty();
-        if wanted_ports && published.as_ref() != Some(&ports) {
+        vips.apply(&engine, current.vips()).await;
+        let mut wanted = current.isolation(pods.clone());
+        wanted.nodes = nodes;
+        isolation.apply(&engine, wanted).await;
+        let (wanted, conflicts) = current.service_ports();
+        if ports.differs(&wanted) {
             for conflict in &conflicts {
                 eprintln!("skiff agent: {conflict}");
             }
-            let (engine, next) = (engine.clone(), ports.clone());
-            match tokio::task::spawn_blocking(move || engine.set_service_ports(&next)).await {
-                Ok(Ok(())) => published = Some(ports.clone()),
-                Ok(Err(e)) => eprintln!("skiff agent: ingress ports: {e}"),
-                Err(e) => eprintln!("skiff agent: ingress ports: {e}"),
-            }
         }
-        let pending = (wanted_ports && published.as_ref() != Some(&ports))
-            || (wanted && applied.as_ref() != Some(&vips))
-            || (wanted_isolation && isolated.as_ref() != Some(&isolation));
+        ports.apply(&engine, wanted).await;
+        let pending = vips.pending() || isolation.pending() || ports.pending();
         tokio::select! {
             changed = directory.changed() => if changed.is_err() { return },
             changed = peers.changed() => if changed.is_err() { return },
             () = tokio::time::sleep(RETRY), if pending => {}
         }
+    }
+}
+
+/// One node-level list of the engine, as last handed over.
+struct Applied<T> {
+    what: &'static str,
+    set: fn(&Engine, &T) -> Result<(), skiff_engine::Error>,
+    /// The last list the engine took (none before the first).
+    applied: Option<T>,
+    /// The last list wanted.
+    wanted: Option<T>,
+}
+
+impl<T: Clone + PartialEq + Send + Sync + 'static> Applied<T> {
+    fn new(what: &'static str, set: fn(&Engine, &T) -> Result<(), skiff_engine::Error>) -> Self {
+        Self {
+            what,
+            set,
+            applied: None,
+            wanted: None,
+        }
+    }
+
+    /// Whether `wanted` is not what the engine has.
+    fn differs(&self, wanted: &T) -> bool {
+        self.applied.as_ref() != Some(wanted)
+    }
+
+    /// Hands `wanted` to the engine when it differs from what it took last (an empty list
+    /// before anything was ever set is not handed over: a node without services needs no
+    /// rules); a refusal is printed.
+    async fn apply(&mut self, engine: &Arc<Engine>, wanted: T)
+    where
+        T: IsEmpty,
+    {
+        let needed = self.applied.is_some() || !wanted.is_empty();
+        self.wanted = needed.then(|| wanted.clone());
+        if !needed || !self.differs(&wanted) {
+            return;
+        }
+        let (engine, set, next) = (engine.clone(), self.set, wanted.clone());
+        match tokio::task::spawn_blocking(move || set(&engine, &next)).await {
+            Ok(Ok(())) => self.applied = Some(wanted),
+            Ok(Err(e)) => eprintln!("skiff agent: {}: {e}", self.what),
+            Err(e) => eprintln!("skiff agent: {}: {e}", self.what),
+        }
+    }
+
+    /// Whether the last list wanted is not in place (to be tried again).
+    fn pending(&self) -> bool {
+        self.wanted.as_ref().is_some_and(|w| self.differs(w))
+    }
+}
+
+/// Whether a list has nothing in it.
+trait IsEmpty {
+    fn is_empty(&self) -> bool;
+}
+
+impl<T> IsEmpty for Vec<T> {
+    fn is_empty(&self) -> bool {
+        Vec::is_empty(self)
+    }
+}
+
+impl IsEmpty for Isolation {
+    fn is_empty(&self) -> bool {
+        Isolation::is_empty(self)
     }
 }
 

@@ -18,7 +18,7 @@ mod support;
 
 use std::time::Duration;
 
-use netbench::{client, median, need_iperf3, server, sleeper, two_hosts, Servers, SUBNETS};
+use netbench::{client, need_iperf3, server, sleeper, two_hosts, Servers, SUBNETS};
 
 /// The target ratio overlay / plain.
 const TARGET: f64 = 0.8;
@@ -46,25 +46,12 @@ fn main() {
     client(&container0, &ip1, 5201, 1);
     client(&host0, &net.hosts[1].addr.to_string(), 5202, 1);
 
-    let mut o = Vec::new();
-    let mut p = Vec::new();
-    println!("TCP throughput, iperf3, {seconds} s per run, {runs} runs each, interleaved");
-    println!(
-        "{:>4} {:>24} {:>24}",
-        "run", "container→container", "host→host (plain veth)"
+    let (mo, mp) = netbench::compare(
+        runs,
+        seconds,
+        ("container→container", &overlay),
+        ("host→host (plain veth)", &plain),
     );
-    for run in 1..=runs {
-        let a = overlay();
-        let b = plain();
-        println!(
-            "{run:>4} {:>24} {:>24}",
-            format!("{:.2} Gbit/s ({} retr)", a.gbits, a.retransmits),
-            format!("{:.2} Gbit/s ({} retr)", b.gbits, b.retransmits)
-        );
-        o.push(a.gbits);
-        p.push(b.gbits);
-    }
-    let (mo, mp) = (median(&mut o), median(&mut p));
     println!("median container→container across the VXLAN overlay: {mo:.2} Gbit/s");
     println!("median host→host over the plain veth path:            {mp:.2} Gbit/s");
     let ratio = mo / mp;

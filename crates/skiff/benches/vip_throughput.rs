@@ -15,7 +15,7 @@ mod support;
 
 use std::time::Duration;
 
-use netbench::{client, median, need_iperf3, server, skiff, sleeper, two_hosts, Servers, SUBNETS};
+use netbench::{client, need_iperf3, server, skiff, sleeper, two_hosts, Servers, SUBNETS};
 
 /// The target ratio virtual IP / direct.
 const TARGET: f64 = 0.9;
@@ -48,24 +48,12 @@ fn main() {
     through_vip();
     direct();
 
-    let (mut v, mut d) = (Vec::new(), Vec::new());
-    println!("TCP throughput, iperf3, {seconds} s per run, {runs} runs each, interleaved");
-    println!(
-        "{:>4} {:>24} {:>24}",
-        "run", "through the VIP", "to the task's address"
+    let (mv, md) = netbench::compare(
+        runs,
+        seconds,
+        ("through the VIP", &through_vip),
+        ("to the task's address", &direct),
     );
-    for run in 1..=runs {
-        let a = through_vip();
-        let b = direct();
-        println!(
-            "{run:>4} {:>24} {:>24}",
-            format!("{:.2} Gbit/s ({} retr)", a.gbits, a.retransmits),
-            format!("{:.2} Gbit/s ({} retr)", b.gbits, b.retransmits)
-        );
-        v.push(a.gbits);
-        d.push(b.gbits);
-    }
-    let (mv, md) = (median(&mut v), median(&mut d));
     println!("median through the virtual IP:  {mv:.2} Gbit/s");
     println!("median to the task's address:   {md:.2} Gbit/s");
     let ratio = mv / md;

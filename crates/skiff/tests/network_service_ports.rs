@@ -10,23 +10,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::netns::{TestHost, TestNet};
-use support::web::{all_answer, fetch, fetch_in, skiff_table, web};
+use support::web::{all_answer, fetch, fetch_in, set_list, set_list_ok, skiff_table, web};
 
-/// Sets the host's service ports to the JSON list `json`; the command's output.
 fn set(host: &TestHost, json: &str) -> std::process::Output {
-    let file = host.engine.dir.path().join("service-ports.json");
-    std::fs::write(&file, json).unwrap();
-    host.engine
-        .run(&["network", "service-ports", file.to_str().unwrap()])
+    set_list(host, "service-ports", json)
 }
 
 fn set_ok(host: &TestHost, json: &str) {
-    let out = set(host, json);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    set_list_ok(host, "service-ports", json)
 }
 
 /// The service port `dev/shop/web` on 8080 over `backends` (`IP:PORT`).

@@ -9,25 +9,16 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::netns::{TestHost, TestNet};
-use support::web::{all_answer, fetch, fetch_in, skiff_table, web};
+use support::web::{all_answer, fetch, fetch_in, set_list, set_list_ok, skiff_table, web};
 
 const VIP: &str = "10.96.0.10";
 
-/// Sets the host's virtual IPs to the JSON list `json`; the command's output.
 fn set(host: &TestHost, json: &str) -> std::process::Output {
-    let file = host.engine.dir.path().join("vips.json");
-    std::fs::write(&file, json).unwrap();
-    host.engine
-        .run(&["network", "vips", file.to_str().unwrap()])
+    set_list(host, "vips", json)
 }
 
 fn set_ok(host: &TestHost, json: &str) {
-    let out = set(host, json);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    set_list_ok(host, "vips", json)
 }
 
 /// The virtual IP of `dev/shop/web` over `backends`.

@@ -252,7 +252,10 @@ fn a_killed_replica_leaves_the_virtual_ip_within_a_second() {
     // A request picked for the dead replica fails until every node's virtual IP has let it
     // go; with 300 ms per failed attempt, the last failure ends within a second and a half.
     let last = failed.last().copied().unwrap_or(0);
-    eprintln!("after the kill: {} failed (at {failed:?} ms), {ok} succeeded", failed.len());
+    eprintln!(
+        "after the kill: {} failed (at {failed:?} ms), {ok} succeeded",
+        failed.len()
+    );
     assert!(
         last < 1_500,
         "requests still failed {last} ms after the kill: {failed:?} ({ok} succeeded)"

@@ -3,10 +3,8 @@
 //! [`super::service`] for the rules).
 
 use super::firewall::{Firewall, Kernel};
-use super::ipam::Ipam;
 use super::service::{self, ServicePort, ServicePortError};
-use super::{netlink, ports, wanted_table, NetworkError, NetworkOptions, State, Store};
-use crate::container::record::boot_id;
+use super::{ports, NetworkError, NetworkOptions, State};
 use crate::{Engine, Error};
 
 impl Engine {
@@ -19,31 +17,13 @@ impl Engine {
     /// the port, and changes nothing. The state file and Skiff's nftables table are updated
     /// together (one nft transaction); the bridge is made if it is missing.
     pub fn set_service_ports(&self, services: &[ServicePort]) -> Result<(), Error> {
-        let opts = self.opts.network.clone();
-        opts.check()?;
+        self.opts.network.check()?;
         service::check(services).map_err(NetworkError::from)?;
-        let store = Store::new(self.data_dir());
-        if services.is_empty() && !store.path().exists() {
-            return Ok(());
-        }
-        let _lock = store.lock()?;
-        let prev = match store.load()? {
-            Some(state) => state,
-            None => State::new(Ipam::new(opts.subnet).map_err(NetworkError::from)?),
-        };
-        let mut next = prev.clone();
-        next.check_against_records(&self.data_dir().join("containers"), &boot_id());
-        replace(&mut next, &opts, services, &Kernel)?;
-        if !next.service_ports.is_empty() {
-            let (bridge, subnet, mtu) = (opts.bridge.clone(), opts.subnet, opts.mtu);
-            let gateway = next.ipam.gateway();
-            netlink::run(move |h| async move {
-                netlink::ensure_bridge(&h, &bridge, subnet, gateway, mtu).await
-            })?;
-            super::enable_forwarding();
-        }
-        super::save_synced(&store, &prev, &next, &Kernel)?;
-        Ok(())
+        self.update_network(
+            services.is_empty(),
+            |state, opts| replace(state, opts, services, &Kernel),
+            |state| !state.service_ports.is_empty(),
+        )
     }
 }
 
@@ -86,10 +66,6 @@ pub(super) fn replace(
         ))
     });
     state.service_ports = services;
-    let (bridge, subnet, masquerade) = match &state.table {
-        Some(t) => (t.bridge.clone(), t.subnet, t.masquerade),
-        None => (opts.bridge.clone(), opts.subnet, opts.masquerade),
-    };
-    state.table = wanted_table(state, &bridge, subnet, masquerade);
+    super::retable(state, opts);
     Ok(())
 }

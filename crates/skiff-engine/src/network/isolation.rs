@@ -48,11 +48,8 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use super::firewall::Kernel;
-use super::ipam::Ipam;
 use super::ports::TABLE;
-use super::{netlink, wanted_table, NetworkError, NetworkOptions, State, Store};
-use crate::container::record::boot_id;
+use super::{NetworkError, NetworkOptions, State};
 use crate::{Engine, Error};
 
 /// Most members on one node's list.
@@ -418,31 +415,17 @@ impl Engine {
     ///
     /// A container that is not listed is not isolated: list a container before it starts.
     pub fn set_isolation(&self, iso: &Isolation) -> Result<(), Error> {
-        let opts = self.opts.network.clone();
-        opts.check()?;
+        self.opts.network.check()?;
         iso.check().map_err(NetworkError::from)?;
-        let store = Store::new(self.data_dir());
-        if iso.is_empty() && !store.path().exists() {
-            return Ok(());
-        }
-        let _lock = store.lock()?;
-        let prev = match store.load()? {
-            Some(state) => state,
-            None => State::new(Ipam::new(opts.subnet).map_err(NetworkError::from)?),
-        };
-        let mut next = prev.clone();
-        next.check_against_records(&self.data_dir().join("containers"), &boot_id());
-        replace(&mut next, &opts, iso);
-        if !next.isolation.is_empty() {
-            // The table sets route_localnet on the bridge, which must exist.
-            let (bridge, subnet, mtu) = (opts.bridge.clone(), opts.subnet, opts.mtu);
-            let gateway = next.ipam.gateway();
-            netlink::run(move |h| async move {
-                netlink::ensure_bridge(&h, &bridge, subnet, gateway, mtu).await
-            })?;
-        }
-        super::save_synced(&store, &prev, &next, &Kernel)?;
-        Ok(())
+        // The table sets route_localnet on the bridge, which must exist.
+        self.update_network(
+            iso.is_empty(),
+            |state, opts| {
+                replace(state, opts, iso);
+                Ok(())
+            },
+            |state| !state.isolation.is_empty(),
+        )
     }
 }
 
@@ -450,11 +433,7 @@ impl Engine {
 /// (the last table's settings, else `opts`).
 fn replace(state: &mut State, opts: &NetworkOptions, iso: &Isolation) {
     state.isolation = iso.normalized();
-    let (bridge, subnet, masquerade) = match &state.table {
-        Some(t) => (t.bridge.clone(), t.subnet, t.masquerade),
-        None => (opts.bridge.clone(), opts.subnet, opts.masquerade),
-    };
-    state.table = wanted_table(state, &bridge, subnet, masquerade);
+    super::retable(state, opts);
 }
 
 /// The elements of `iso_ports` for the node's containers `local` (address → id); an id nft

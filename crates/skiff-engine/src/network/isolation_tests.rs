@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::*;
 use crate::container::PortMapping;
 use crate::network::firewall::Firewall;
+use crate::network::ipam::Ipam;
 use crate::network::ports::{self, PortError, Table};
-use crate::network::save_synced;
+use crate::network::{save_synced, Store};
 
 fn member(address: &str, networks: &[&str]) -> Member {
     Member {

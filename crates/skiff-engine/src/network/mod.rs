@@ -427,6 +427,54 @@ fn wanted_table(state: &State, bridge: &str, subnet: Ipv4Net, masquerade: bool) 
     })
 }
 
+/// Sets `state`'s table up as its contents now need (the last table's settings, else `opts`).
+fn retable(state: &mut State, opts: &NetworkOptions) {
+    let (bridge, subnet, masquerade) = match &state.table {
+        Some(t) => (t.bridge.clone(), t.subnet, t.masquerade),
+        None => (opts.bridge.clone(), opts.subnet, opts.masquerade),
+    };
+    state.table = wanted_table(state, &bridge, subnet, masquerade);
+}
+
+impl crate::Engine {
+    /// The frame of the node-level lists (service ports, virtual IPs, isolation): under the
+    /// state file's lock, with the allocations checked against the container records, applies
+    /// `change` to the state, makes the bridge when `needs_bridge` says the result needs it,
+    /// and makes the kernel's tables follow before the file is saved (a failure leaves both as
+    /// they were). `clearing`: the change only empties a list, so a node without a state file
+    /// has nothing to do.
+    pub(in crate::network) fn update_network(
+        &self,
+        clearing: bool,
+        change: impl FnOnce(&mut State, &NetworkOptions) -> Result<(), NetworkError>,
+        needs_bridge: impl FnOnce(&State) -> bool,
+    ) -> Result<(), crate::Error> {
+        let opts = self.opts.network.clone();
+        let store = Store::new(self.data_dir());
+        if clearing && !store.path().exists() {
+            return Ok(());
+        }
+        let _lock = store.lock()?;
+        let prev = match store.load()? {
+            Some(state) => state,
+            None => State::new(Ipam::new(opts.subnet).map_err(NetworkError::from)?),
+        };
+        let mut next = prev.clone();
+        next.check_against_records(&self.data_dir().join("containers"), &boot_id());
+        change(&mut next, &opts)?;
+        if needs_bridge(&next) {
+            let (bridge, subnet, mtu) = (opts.bridge.clone(), opts.subnet, opts.mtu);
+            let gateway = next.ipam.gateway();
+            netlink::run(move |h| async move {
+                netlink::ensure_bridge(&h, &bridge, subnet, gateway, mtu).await
+            })?;
+            enable_forwarding();
+        }
+        save_synced(&store, &prev, &next, &Kernel)?;
+        Ok(())
+    }
+}
+
 /// Makes the kernel's table what `next` says, then saves `next`; when either fails, the
 /// kernel is put back as `prev` had it and the file is left alone.
 fn save_synced(

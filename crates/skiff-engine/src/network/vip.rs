@@ -18,10 +18,8 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use super::firewall::Kernel;
 use super::ipam::Ipam;
-use super::{netlink, wanted_table, NetworkError, State, Store};
-use crate::container::record::boot_id;
+use super::{netlink, NetworkError};
 use crate::{Engine, Error};
 
 /// Most virtual IPs on one node.
@@ -215,38 +213,19 @@ impl Engine {
     /// names the entry and changes nothing); the state file and Skiff's nftables table are
     /// updated together (one nft transaction); the bridge is made if it is missing.
     pub fn set_service_vips(&self, vips: &[ServiceVip]) -> Result<(), Error> {
-        let opts = self.opts.network.clone();
-        opts.check()?;
+        self.opts.network.check()?;
         check(vips).map_err(NetworkError::from)?;
-        let store = Store::new(self.data_dir());
-        if vips.is_empty() && !store.path().exists() {
-            return Ok(());
-        }
-        let _lock = store.lock()?;
-        let prev = match store.load()? {
-            Some(state) => state,
-            None => State::new(Ipam::new(opts.subnet).map_err(NetworkError::from)?),
-        };
-        let mut next = prev.clone();
-        next.check_against_records(&self.data_dir().join("containers"), &boot_id());
-        let mut sorted = vips.to_vec();
-        sorted.sort();
-        next.vips = sorted;
-        let (bridge, subnet, masquerade) = match &next.table {
-            Some(t) => (t.bridge.clone(), t.subnet, t.masquerade),
-            None => (opts.bridge.clone(), opts.subnet, opts.masquerade),
-        };
-        next.table = wanted_table(&next, &bridge, subnet, masquerade);
-        if !next.vips.is_empty() {
-            let (bridge, subnet, mtu) = (opts.bridge.clone(), opts.subnet, opts.mtu);
-            let gateway = next.ipam.gateway();
-            netlink::run(move |h| async move {
-                netlink::ensure_bridge(&h, &bridge, subnet, gateway, mtu).await
-            })?;
-            super::enable_forwarding();
-        }
-        super::save_synced(&store, &prev, &next, &Kernel)?;
-        Ok(())
+        self.update_network(
+            vips.is_empty(),
+            |state, opts| {
+                let mut sorted = vips.to_vec();
+                sorted.sort();
+                state.vips = sorted;
+                super::retable(state, opts);
+                Ok(())
+            },
+            |state| !state.vips.is_empty(),
+        )
     }
 }
 

@@ -40,6 +40,30 @@ pub fn two_hosts() -> TestNet {
     net
 }
 
+/// Runs `a` and `b` (iperf3 clients) `runs` times each, interleaved, printing each run under
+/// the two labels; returns their medians in Gbit/s.
+pub fn compare(
+    runs: usize,
+    seconds: u64,
+    (label_a, a): (&str, &dyn Fn() -> Result),
+    (label_b, b): (&str, &dyn Fn() -> Result),
+) -> (f64, f64) {
+    let (mut ra, mut rb) = (Vec::new(), Vec::new());
+    println!("TCP throughput, iperf3, {seconds} s per run, {runs} runs each, interleaved");
+    println!("{:>4} {label_a:>24} {label_b:>24}", "run");
+    for run in 1..=runs {
+        let (x, y) = (a(), b());
+        println!(
+            "{run:>4} {:>24} {:>24}",
+            format!("{:.2} Gbit/s ({} retr)", x.gbits, x.retransmits),
+            format!("{:.2} Gbit/s ({} retr)", y.gbits, y.retransmits)
+        );
+        ra.push(x.gbits);
+        rb.push(y.gbits);
+    }
+    (median(&mut ra), median(&mut rb))
+}
+
 /// One iperf3 client run's result.
 pub struct Result {
     pub gbits: f64,

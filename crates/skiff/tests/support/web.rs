@@ -73,3 +73,22 @@ pub fn skiff_table(host: &TestHost) -> String {
     let out = host.sh("nft list table ip skiff");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Sets one of the host's node-level lists (`skiff network SUBCOMMAND FILE`: `service-ports`,
+/// `vips`, `isolation`) to the JSON `json`; the command's output.
+pub fn set_list(host: &TestHost, subcommand: &str, json: &str) -> std::process::Output {
+    let file = host.engine.dir.path().join(format!("{subcommand}.json"));
+    std::fs::write(&file, json).unwrap();
+    host.engine
+        .run(&["network", subcommand, file.to_str().unwrap()])
+}
+
+/// [`set_list`], which must succeed.
+pub fn set_list_ok(host: &TestHost, subcommand: &str, json: &str) {
+    let out = set_list(host, subcommand, json);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
