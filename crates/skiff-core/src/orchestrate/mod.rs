@@ -34,22 +34,25 @@
 mod input;
 pub mod nodes;
 mod plan;
+mod rollout;
 mod slots;
-mod update;
+pub(crate) mod update;
 pub mod vips;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use skiff_api::ServiceMode;
 
 pub use input::{OrchestratorInput, StoredTask};
 pub use nodes::{going_down, monitor, NodeChange, NodeMonitorInput, NodeMonitorPlan, StoredNode};
 pub use plan::{Action, Change, OrchestratorPlan, Reason};
+pub use rollout::{MAX_SLOTS_PER_ROUND, READY_TIMEOUT_MS};
 pub use vips::{assign_vips, VipChange, VipPlan, VipRange, VipRangeError};
 
-use crate::objects::{Availability, DesiredState, Name, Node, Service, Slot};
+use crate::objects::{App, Availability, DesiredState, Name, Node, Service, Slot};
 use crate::schedule::node_eligible;
 use crate::schedule::Filter;
+use rollout::{SlotView, Step};
 use slots::{SlotContext, Want};
 
 /// How many stopped tasks a slot keeps as history (Swarm's `task_history_retention_limit`).
@@ -72,40 +75,84 @@ pub fn reconcile(
     }
     let lookup = |id: &Name| nodes.get(id).copied();
     let mut plan = OrchestratorPlan::default();
-    for service in input.services.iter().copied() {
+    let mut rolled_back: HashSet<(&Name, &Name)> = HashSet::new();
+    for &(service, revision) in &input.services {
         let key = (
             service.env.as_str(),
             service.app.as_str(),
             service.name.as_str(),
         );
         let mut tasks = by_service.remove(&key).unwrap_or_default();
+        let app = input
+            .apps
+            .iter()
+            .copied()
+            .find(|(a, _)| a.env == service.env && a.name == service.app);
         let cx = SlotContext {
             now: input.now,
             service,
-            app: input
-                .apps
-                .iter()
-                .copied()
-                .find(|a| a.env == service.env && a.name == service.app),
+            app: app.map(|(a, _)| a),
             node: &lookup,
         };
         let wanted = wanted_slots(input, service);
         let slots: BTreeSet<Slot> = tasks.keys().chain(wanted.keys()).cloned().collect();
-        for slot in slots {
-            let want = wanted
-                .get(&slot)
-                .copied()
-                .unwrap_or_else(|| unwanted(service, &slot, &nodes));
-            let group = slots::decide(
-                &cx,
-                &slot,
-                want,
-                tasks.remove(&slot).unwrap_or_default(),
-                new_id,
-            );
-            if !group.is_empty() {
+        let wants: BTreeMap<Slot, Want> = slots
+            .into_iter()
+            .map(|slot| {
+                let want = wanted
+                    .get(&slot)
+                    .copied()
+                    .unwrap_or_else(|| unwanted(service, &slot, &nodes));
+                (slot, want)
+            })
+            .collect();
+        let mut step = {
+            let views = views(&cx, &wants, &mut tasks);
+            rollout::step(&cx, &views)
+        };
+        if let Some((new_app, new_service)) = step.rollback.take() {
+            // One rollback per app and round: each writes a new app revision.
+            if rolled_back.insert((&service.env, &service.app)) {
+                let app_revision = app.map_or(0, |(_, r)| r);
+                plan.groups.push(rollback_group(new_app, app_revision, new_service, revision));
+                continue;
+            }
+            step = Step {
+                order: step.order,
+                ..Step::hold(service.rollout.clone())
+            };
+        }
+        let mut rollout_group = Vec::new();
+        for (slot, want) in wants {
+            let slot_tasks = tasks.remove(&slot).unwrap_or_default();
+            let pace = step.pace(&slot);
+            let group = slots::decide(&cx, &slot, want, pace, slot_tasks, new_id);
+            if step.go.contains(&slot) {
+                let created = group.iter().find_map(|c| match &c.action {
+                    Action::Create(t) => Some(t.id.clone()),
+                    _ => None,
+                });
+                if let Some(id) = created {
+                    step.started(&slot, &id, input.now);
+                }
+                rollout_group.extend(group);
+            } else if !group.is_empty() {
                 plan.groups.push(group);
             }
+        }
+        if step.status != service.rollout {
+            let mut changed = service.clone();
+            changed.rollout = step.status;
+            rollout_group.push(Change {
+                action: Action::Service {
+                    service: Box::new(changed),
+                    revision,
+                },
+                reason: Reason::Rollout,
+            });
+        }
+        if !rollout_group.is_empty() {
+            plan.groups.push(rollout_group);
         }
     }
     for slots in by_service.into_values() {
@@ -117,6 +164,48 @@ pub fn reconcile(
         }
     }
     plan
+}
+
+/// Each slot as the rollout sees it (sorting each slot's tasks, oldest first, on the way).
+fn views<'t>(
+    cx: &SlotContext<'_, '_>,
+    wants: &BTreeMap<Slot, Want>,
+    tasks: &mut BTreeMap<Slot, Vec<StoredTask<'t>>>,
+) -> BTreeMap<Slot, SlotView<'t>> {
+    wants
+        .iter()
+        .map(|(slot, want)| {
+            let list = tasks.entry(slot.clone()).or_default();
+            slots::sort(list);
+            let current = slots::current(cx, list).map(|t| t.task);
+            let view = SlotView {
+                want: *want,
+                current,
+                outdated: current.is_some_and(|t| !slots::up_to_date(cx, t)),
+            };
+            (slot.clone(), view)
+        })
+        .collect()
+}
+
+/// The writes of a rollback, in one group: the app's new revision and the service restored.
+fn rollback_group(app: App, app_revision: u64, service: Service, revision: u64) -> Vec<Change> {
+    vec![
+        Change {
+            action: Action::App {
+                app: Box::new(app),
+                revision: app_revision,
+            },
+            reason: Reason::Rollback,
+        },
+        Change {
+            action: Action::Service {
+                service: Box::new(service),
+                revision,
+            },
+            reason: Reason::Rollback,
+        },
+    ]
 }
 
 /// The slots `service` wants, with how: every replica up to its count, or its task on every

@@ -166,6 +166,7 @@ mod tests {
                 spec_revision: 2,
                 spec,
                 vip: None,
+                rollout: None,
             })
             .collect()
     }
