@@ -110,7 +110,12 @@ pub struct Watched {
 
 impl Rollout {
     /// A rollout that starts at `now`, from one revision to another.
-    pub fn start(state: RolloutState, from_revision: u64, to_revision: u64, now: Timestamp) -> Self {
+    pub fn start(
+        state: RolloutState,
+        from_revision: u64,
+        to_revision: u64,
+        now: Timestamp,
+    ) -> Self {
         Self {
             state,
             from_revision,

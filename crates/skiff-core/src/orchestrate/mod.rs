@@ -114,7 +114,8 @@ pub fn reconcile(
             // One rollback per app and round: each writes a new app revision.
             if rolled_back.insert((&service.env, &service.app)) {
                 let app_revision = app.map_or(0, |(_, r)| r);
-                plan.groups.push(rollback_group(new_app, app_revision, new_service, revision));
+                plan.groups
+                    .push(rollback_group(new_app, app_revision, new_service, revision));
                 continue;
             }
             step = Step {

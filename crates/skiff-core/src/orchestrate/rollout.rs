@@ -278,7 +278,9 @@ fn watch(
                 ready_at: None,
             };
         }
-        let open = w.ready_at.is_none_or(|r| cx.now.0 < r.0.saturating_add(monitor));
+        let open = w
+            .ready_at
+            .is_none_or(|r| cx.now.0 < r.0.saturating_add(monitor));
         if let Some(why) = failure(cx, task, &w).filter(|_| open) {
             status.failures += 1;
             status.message = why;
@@ -287,8 +289,7 @@ fn watch(
         if w.ready_at.is_none() && task.is_some_and(|t| slots::ready(&cx.service.spec, t)) {
             w.ready_at = Some(cx.now);
         }
-        if w
-            .ready_at
+        if w.ready_at
             .is_some_and(|r| cx.now.0 >= r.0.saturating_add(monitor))
         {
             continue; // watched long enough

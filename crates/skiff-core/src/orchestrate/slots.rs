@@ -69,8 +69,7 @@ pub(super) fn decide(
         .and_then(|c| handover(cx, &tasks, c));
     for old in running(&tasks) {
         let id = &old.task.id;
-        if current.is_some_and(|c| &c.task.id == id) || handover.is_some_and(|h| &h.task.id == id)
-        {
+        if current.is_some_and(|c| &c.task.id == id) || handover.is_some_and(|h| &h.task.id == id) {
             continue;
         }
         let reason = if up_to_date(cx, old.task) {

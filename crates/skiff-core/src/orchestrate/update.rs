@@ -6,7 +6,6 @@
 
 use skiff_api::{ServiceMode, ServiceSpec};
 
-
 use crate::objects::{App, Service, Task};
 
 /// What to do with a task whose `spec_revision` is not its service's.

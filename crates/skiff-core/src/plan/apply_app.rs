@@ -170,9 +170,12 @@ fn plan_services(
             }))
         };
         match (desired.get(name), stored_services.get(name)) {
-            (Some(spec), None) => {
-                plan.write(key, new(spec, None, None), Expect::Absent, ChangeKind::Added)
-            }
+            (Some(spec), None) => plan.write(
+                key,
+                new(spec, None, None),
+                Expect::Absent,
+                ChangeKind::Added,
+            ),
             (Some(spec), Some((old, revision))) if old.spec != **spec => {
                 let fields = service_fields(&old.spec, spec);
                 plan.write(

@@ -87,7 +87,9 @@ pub enum PlanError {
         source: NameError,
     },
     /// There is no earlier spec to roll back to.
-    #[error("app {app} in environment {env}: {what}; `skiff rollout history` lists the revisions kept")]
+    #[error(
+        "app {app} in environment {env}: {what}; `skiff rollout history` lists the revisions kept"
+    )]
     NothingToRollBack {
         /// The environment.
         env: Name,

@@ -63,12 +63,7 @@ pub fn rollback(
         }
     };
     let mark = |old: &Service, to: u64| {
-        let mut rollout = Rollout::start(
-            RolloutState::RollbackStarted,
-            old.spec_revision,
-            to,
-            now,
-        );
+        let mut rollout = Rollout::start(RolloutState::RollbackStarted, old.spec_revision, to, now);
         rollout.restores_revision = Some(restores);
         rollout.message = format!("rollback to revision {restores} requested");
         Some(rollout)
@@ -80,5 +75,8 @@ pub fn rollback(
 fn restore_service(app: &App, name: &Name) -> Option<(skiff_api::ServiceSpec, u64)> {
     let current = app.spec.services.get(name.as_str())?;
     let revision = previous_revision(app, name.as_str(), current)?;
-    Some((restored_spec(app, revision, name.as_str(), current)?, revision))
+    Some((
+        restored_spec(app, revision, name.as_str(), current)?,
+        revision,
+    ))
 }

@@ -5,6 +5,8 @@ mod global;
 mod nodes;
 mod props;
 mod replicated;
+mod rollout;
+mod rollout_sim;
 mod txn;
 
 use skiff_api::ServiceSpec;
@@ -214,7 +216,10 @@ fn describe(plan: &OrchestratorPlan) -> Vec<String> {
                 "service {} rev {}: {}",
                 service.name,
                 service.spec_revision,
-                service.rollout.as_ref().map_or("no rollout".into(), rollout)
+                service
+                    .rollout
+                    .as_ref()
+                    .map_or("no rollout".into(), rollout)
             ),
             Action::App { app, .. } => format!("app rev {}: {}", app.spec_revision, c.reason),
         })
