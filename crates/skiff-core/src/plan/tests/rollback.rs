@@ -26,7 +26,10 @@ fn applied(files: &[&str]) -> State {
 }
 
 fn service(state: &State, svc: &str) -> Service {
-    match state.get(&key(&format!("/services/dev/shop/{svc}"))).map(|r| &r.object) {
+    match state
+        .get(&key(&format!("/services/dev/shop/{svc}")))
+        .map(|r| &r.object)
+    {
         Some(Object::Service(s)) => (**s).clone(),
         other => panic!("{other:?}"),
     }
@@ -34,7 +37,13 @@ fn service(state: &State, svc: &str) -> Service {
 
 fn undo(state: &mut State, svc: Option<&str>) -> Result<(), PlanError> {
     let svc = svc.map(name);
-    let plan = rollback(state, &name("dev"), &name("shop"), svc.as_ref(), Timestamp(7))?;
+    let plan = rollback(
+        state,
+        &name("dev"),
+        &name("shop"),
+        svc.as_ref(),
+        Timestamp(7),
+    )?;
     assert!(commit(state, &plan.command).is_ok());
     Ok(())
 }
@@ -47,7 +56,10 @@ fn a_service_goes_back_to_its_last_different_spec_at_its_current_scale() {
     undo(&mut state, Some("web")).unwrap();
     let web = service(&state, "web");
     assert_eq!(web.spec_revision, 4, "a new revision");
-    assert_eq!(web.spec.image, "nginx:1", "revision 1's image (revision 2 only scaled)");
+    assert_eq!(
+        web.spec.image, "nginx:1",
+        "revision 1's image (revision 2 only scaled)"
+    );
     assert_eq!(
         web.spec.deploy.mode,
         skiff_api::ServiceMode::Replicated { replicas: 5 },
@@ -56,7 +68,11 @@ fn a_service_goes_back_to_its_last_different_spec_at_its_current_scale() {
     let rollout = web.rollout.unwrap();
     assert_eq!(rollout.state, RolloutState::RollbackStarted);
     assert_eq!(
-        (rollout.from_revision, rollout.to_revision, rollout.restores_revision),
+        (
+            rollout.from_revision,
+            rollout.to_revision,
+            rollout.restores_revision
+        ),
         (3, 4, Some(1))
     );
     assert_eq!(rollout.started_at, Timestamp(7));
@@ -95,7 +111,8 @@ fn nothing_to_roll_back_to_is_refused_with_what_to_do() {
     let mut state = applied(&[V1, &scaled]);
     let err = undo(&mut state, Some("web")).unwrap_err();
     assert!(
-        err.to_string().contains("service web ran the same containers"),
+        err.to_string()
+            .contains("service web ran the same containers"),
         "{err}"
     );
     assert!(matches!(
