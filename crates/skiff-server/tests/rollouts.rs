@@ -166,13 +166,14 @@ async fn until_rollout(
 #[tokio::test(flavor = "multi_thread")]
 async fn six_replicas_roll_out_two_at_a_time_and_undo_rolls_back() {
     let (c, loops) = cluster(None).await;
-    let update = "      update_config:\n        parallelism: 2\n        monitor: 1s\n";
+    let update =
+        "      update_config:\n        parallelism: 2\n        delay: 300ms\n        monitor: 1s\n";
     let (status, body) = c
         .apply_yaml("dev", &compose("busybox:2", update), &c.admin)
         .await;
     assert!(status.is_success(), "{status}: {body}");
 
-    let mut counts = Vec::new();
+    let mut counts: Vec<(u64, Instant)> = Vec::new();
     let done = until_rollout(&c, "completed", |tasks, service| {
         let in_flight = tasks
             .iter()
@@ -188,13 +189,21 @@ async fn six_replicas_roll_out_two_at_a_time_and_undo_rolls_back() {
             "stop-first, 2 at a time: at most 2 down: {tasks:?}"
         );
         if let Some(updated) = service["rollout"]["updated"].as_u64() {
-            if counts.last() != Some(&updated) {
-                counts.push(updated);
+            if counts.last().map(|(n, _)| *n) != Some(updated) {
+                counts.push((updated, Instant::now()));
             }
         }
     })
     .await;
-    assert_eq!(counts, [2, 4, 6], "three batches of two");
+    let batches: Vec<u64> = counts.iter().map(|(n, _)| *n).collect();
+    assert_eq!(batches, [2, 4, 6], "three batches of two");
+    for pair in counts.windows(2) {
+        let gap = pair[1].1 - pair[0].1;
+        assert!(
+            gap >= Duration::from_millis(300),
+            "batches {gap:?} apart: the delay is 300 ms"
+        );
+    }
     assert_eq!(done["rollout"]["from_revision"], 1);
     assert_eq!(done["rollout"]["to_revision"], 2);
     assert_eq!(done["rollout"]["failures"], 0);
