@@ -16,11 +16,15 @@
 //!   environment's node selector, the placement constraints), and keeps, without creating,
 //!   its task on a paused node;
 //! * a wanted slot with no task wanted running gets a new one (pending, on no node, at the
-//!   service's spec revision); if several are wanted running, all but the newest stop;
+//!   service's spec revision); if several are wanted running, all but the newest of the
+//!   service's spec stop (under start-first, an old task stays until its successor is ready);
 //! * the task wanted running is replaced (the old one told to shut down, a new one created in
 //!   the same transaction) when it is over for good, when its node is down, drained or gone,
 //!   or when it runs an older spec that changes its container; see `slots::judge` for the
-//!   exact order and the restart-condition rule;
+//!   exact order and the restart-condition rule. Replacing tasks of an older spec is paced by
+//!   the service's rollout (`rollout`: batches per `update_config`, failures counted within
+//!   the monitor window, pause, continue or an automatic rollback to the previous spec as a new
+//!   app revision), its progress written on the service object;
 //! * a slot no longer wanted has its task stopped: `remove` for a scale-down, a changed mode or
 //!   a gone node; `shutdown` for a global service's node that is no longer eligible;
 //! * the tasks of a service that no longer exists are removed;
