@@ -86,7 +86,7 @@ pub fn reconcile(
             service.app.as_str(),
             service.name.as_str(),
         );
-        let mut tasks = by_service.remove(&key).unwrap_or_default();
+        let tasks = by_service.remove(&key).unwrap_or_default();
         let app = input
             .apps
             .iter()
@@ -110,17 +110,52 @@ pub fn reconcile(
                 (slot, want)
             })
             .collect();
-        let mut step = {
-            let views = views(&cx, &wants, &mut tasks);
-            rollout::step(&cx, &views)
+        let round = ServiceRound {
+            cx: &cx,
+            revision,
+            app_revision: app.map_or(0, |(_, r)| r),
         };
+        round.decide(wants, tasks, &mut rolled_back, &mut plan, new_id);
+    }
+    for slots in by_service.into_values() {
+        for tasks in slots.into_values() {
+            let group = removed_service(input, tasks);
+            if !group.is_empty() {
+                plan.groups.push(group);
+            }
+        }
+    }
+    plan
+}
+
+/// One service's part of a round.
+struct ServiceRound<'c, 'a, 'i> {
+    cx: &'c SlotContext<'a, 'i>,
+    /// The revision its record was read at.
+    revision: u64,
+    /// The revision its app's record was read at.
+    app_revision: u64,
+}
+
+impl<'a> ServiceRound<'_, 'a, '_> {
+    /// Adds the service's groups to `plan`: its rollout's step (or the rollback it starts —
+    /// one per app and round, each writing a new app revision), then each slot's changes, the
+    /// slots of the rollout's batch and its status in one group.
+    fn decide<'t>(
+        &self,
+        wants: BTreeMap<Slot, Want>,
+        mut tasks: BTreeMap<Slot, Vec<StoredTask<'t>>>,
+        rolled_back: &mut HashSet<(&'a Name, &'a Name)>,
+        plan: &mut OrchestratorPlan,
+        new_id: &mut dyn FnMut() -> Name,
+    ) {
+        let (cx, service) = (self.cx, self.cx.service);
+        let mut step = rollout::step(cx, &views(cx, &wants, &mut tasks));
         if let Some((new_app, new_service)) = step.rollback.take() {
-            // One rollback per app and round: each writes a new app revision.
             if rolled_back.insert((&service.env, &service.app)) {
-                let app_revision = app.map_or(0, |(_, r)| r);
-                plan.groups
-                    .push(rollback_group(new_app, app_revision, new_service, revision));
-                continue;
+                let group = rollback_group(new_app, self.app_revision, new_service, self.revision);
+                plan.groups.push(group);
+                return;
             }
             step = Step {
                 order: step.order,
@@ -130,15 +165,14 @@ pub fn reconcile(
         let mut rollout_group = Vec::new();
         for (slot, want) in wants {
             let slot_tasks = tasks.remove(&slot).unwrap_or_default();
-            let pace = step.pace(&slot);
-            let group = slots::decide(&cx, &slot, want, pace, slot_tasks, new_id);
+            let group = slots::decide(cx, &slot, want, step.pace(&slot), slot_tasks, new_id);
             if step.go.contains(&slot) {
                 let created = group.iter().find_map(|c| match &c.action {
                     Action::Create(t) => Some(t.id.clone()),
                     _ => None,
                 });
                 if let Some(id) = created {
-                    step.started(&slot, &id, input.now);
+                    step.started(&slot, &id, cx.now);
                 }
                 rollout_group.extend(group);
             } else if !group.is_empty() {
@@ -151,7 +185,7 @@ pub fn reconcile(
             rollout_group.push(Change {
                 action: Action::Service {
                     service: Box::new(changed),
-                    revision,
+                    revision: self.revision,
                 },
                 reason: Reason::Rollout,
             });
@@ -160,15 +194,6 @@ pub fn reconcile(
             plan.groups.push(rollout_group);
         }
     }
-    for slots in by_service.into_values() {
-        for tasks in slots.into_values() {
-            let group = removed_service(input, tasks);
-            if !group.is_empty() {
-                plan.groups.push(group);
-            }
-        }
-    }
-    plan
 }
 
 /// Each slot as the rollout sees it (sorting each slot's tasks, oldest first, on the way).
