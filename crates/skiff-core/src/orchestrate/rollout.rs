@@ -142,33 +142,8 @@ pub(super) fn step(cx: &SlotContext<'_, '_>, views: &BTreeMap<Slot, SlotView<'_>
     }
     watch(cx, &config, views, &mut status);
     if failed_too_often(&status, &config) {
-        match (status.state, config.failure_action) {
-            (_, FailureAction::Continue) => {}
-            (RolloutState::Updating, FailureAction::Rollback) => {
-                if let Some((app, service)) = rollback(cx, &status, &config) {
-                    return Step {
-                        status: service.rollout.clone(),
-                        rollback: Some((app, service)),
-                        ..Step::hold(None)
-                    };
-                }
-                let why = format!(
-                    "cannot roll back: revision {} is no longer kept",
-                    status.from_revision
-                );
-                pause(cx.now, &config, &mut status, &why);
-                return Step {
-                    order: config.order,
-                    ..Step::hold(Some(status))
-                };
-            }
-            _ => {
-                pause(cx.now, &config, &mut status, "");
-                return Step {
-                    order: config.order,
-                    ..Step::hold(Some(status))
-                };
-            }
+        if let Some(step) = act_on_failures(cx, &config, status.clone()) {
+            return step;
         }
     }
     let waiting: Vec<&Slot> = outdated
@@ -196,6 +171,43 @@ pub(super) fn step(cx: &SlotContext<'_, '_>, views: &BTreeMap<Slot, SlotView<'_>
         order: config.order,
         free: false,
         rollback: None,
+    }
+}
+
+/// What `failure_action` makes of a rollout that failed too often: `None` to go on
+/// (`continue`), else the step that pauses it or starts the rollback.
+fn act_on_failures(
+    cx: &SlotContext<'_, '_>,
+    config: &UpdateConfig,
+    mut status: Rollout,
+) -> Option<Step> {
+    match (status.state, config.failure_action) {
+        (_, FailureAction::Continue) => None,
+        (RolloutState::Updating, FailureAction::Rollback) => {
+            if let Some((app, service)) = rollback(cx, &status, config) {
+                return Some(Step {
+                    status: service.rollout.clone(),
+                    rollback: Some((app, service)),
+                    ..Step::hold(None)
+                });
+            }
+            let why = format!(
+                "cannot roll back: revision {} is no longer kept",
+                status.from_revision
+            );
+            pause(cx.now, config, &mut status, &why);
+            Some(Step {
+                order: config.order,
+                ..Step::hold(Some(status))
+            })
+        }
+        _ => {
+            pause(cx.now, config, &mut status, "");
+            Some(Step {
+                order: config.order,
+                ..Step::hold(Some(status))
+            })
+        }
     }
 }
 
