@@ -514,3 +514,47 @@ fn a_new_spec_or_a_scale_during_a_rollout() {
         ),
     ]);
 }
+
+#[test]
+fn a_rollback_that_cannot_be_or_that_fails_pauses() {
+    // Slot 1 updated to revision 2 and restarted within its window.
+    let failing = |update: &[&str]| {
+        let mut b1 = new("b1", 1, 90_000).at("n1", Running);
+        b1.restart_count = 1;
+        let mut w = rollout(2, update).tasks([b1]);
+        w.tasks.retain(|t| t.id.as_str() != "a1");
+        status(
+            &mut w,
+            RolloutState::Updating,
+            1,
+            &[watched(1, "b1", 90_000, Some(99_000))],
+        );
+        w
+    };
+    let mut forgotten = failing(&["failure_action: rollback"]);
+    forgotten.apps[0].history.clear();
+    let plan = forgotten.reconcile();
+    let lines = describe(&plan);
+    assert_eq!(
+        lines,
+        ["service web rev 2: paused 1>2 updated 1 failed 1 []"],
+        "revision 1 is no longer kept: nothing to roll back to"
+    );
+    let Some(Action::Service { service, .. }) = plan.changes().map(|c| &c.action).last() else {
+        panic!("a status")
+    };
+    let message = &service.rollout.as_ref().unwrap().message;
+    assert!(
+        message.contains("cannot roll back: revision 1 is no longer kept"),
+        "{message}"
+    );
+
+    // The same failure during a rollback: its rollback_config (pause by default) applies.
+    let mut rolling_back = failing(&[]);
+    let s = rolling_back.services[0].rollout.as_mut().unwrap();
+    s.state = RolloutState::RollbackStarted;
+    assert_eq!(
+        rolling_back.plan(),
+        ["service web rev 2: rollback_paused 1>2 updated 1 failed 1 []"]
+    );
+}
