@@ -6,8 +6,9 @@
 //! older spec replaced now ([`Step::pace`]), what the status becomes, and whether to roll back:
 //!
 //! * a rollout starts when a task of an older spec must be replaced (a brand-new service, a
-//!   scale, a change outside the containers start none); a spec applied during a rollout starts
-//!   a new one from the revision the first was going to; a spec that only scales retargets it;
+//!   scale, a change outside the containers start none); a spec applied during an unfinished
+//!   rollout starts a new one from the revision the unfinished one came from (the last spec
+//!   that ran everywhere: what a rollback restores); a spec that only scales retargets it;
 //! * at most `parallelism` slots are in flight (0: all at once), a batch starts once the
 //!   previous one's new tasks are all ready (running, and healthy when the spec has a
 //!   healthcheck) and `delay` has passed since;
@@ -237,7 +238,11 @@ fn which(
         return None;
     }
     let from = match &service.rollout {
-        Some(status) => status.to_revision,
+        // The last spec that ran everywhere: what a rollback of the new rollout restores.
+        Some(status) => match status.state {
+            RolloutState::Updating | RolloutState::Paused => status.from_revision,
+            _ => status.to_revision,
+        },
         None => outdated
             .iter()
             .filter_map(|slot| views[*slot].current.map(|t| t.spec_revision))

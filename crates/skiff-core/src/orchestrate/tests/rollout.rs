@@ -492,12 +492,13 @@ fn a_new_spec_or_a_scale_during_a_rollout() {
     };
     check(vec![
         (
-            "a new image: a new rollout from revision 2, every slot outdated",
+            "a new image: a new rollout, from revision 1 (2 never ran everywhere), every slot \
+             outdated",
             during(rolling("busybox:3", 3, &["parallelism: 1"])),
             &[
                 "update b1 shutdown rev 2: spec changed",
                 "create new1 r1: spec changed",
-                "service web rev 3: updating 2>3 updated 1 failed 0 [r1]",
+                "service web rev 3: updating 1>3 updated 1 failed 0 [r1]",
             ],
         ),
         (
