@@ -97,6 +97,7 @@ pub fn reconcile(
             service,
             app: app.map(|(a, _)| a),
             node: &lookup,
+            outdated: Default::default(),
         };
         let wanted = wanted_slots(input, service);
         let slots: BTreeSet<Slot> = tasks.keys().chain(wanted.keys()).cloned().collect();

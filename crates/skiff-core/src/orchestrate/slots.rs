@@ -1,5 +1,8 @@
 //! The decisions for one slot of one service: keep, create, replace, retire, clean up.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use skiff_api::app::HealthTest;
 use skiff_api::{RestartCondition, ServiceSpec, UpdateOrder};
 
@@ -30,6 +33,20 @@ pub(super) struct SlotContext<'a, 'i> {
     pub(super) service: &'a Service,
     pub(super) app: Option<&'a App>,
     pub(super) node: &'i dyn Fn(&Name) -> Option<&'a Node>,
+    /// [`update::judge`]'s verdict per older spec revision, computed once per service and
+    /// round: comparing specs clones one, and a rollout keeps outdated tasks for many rounds.
+    pub(super) outdated: RefCell<HashMap<u64, Outdated>>,
+}
+
+impl SlotContext<'_, '_> {
+    /// [`update::judge`] of a task of an older spec, remembered by revision.
+    fn judge_outdated(&self, task: &Task) -> Outdated {
+        *self
+            .outdated
+            .borrow_mut()
+            .entry(task.spec_revision)
+            .or_insert_with(|| update::judge(self.app, self.service, task))
+    }
 }
 
 /// How the slot's task of an older spec may be replaced this round (the service's rollout
@@ -171,8 +188,7 @@ fn handover<'t>(
 
 /// Whether `task` runs the service's spec, or one that gives the same container.
 pub(super) fn up_to_date(cx: &SlotContext<'_, '_>, task: &Task) -> bool {
-    task.spec_revision == cx.service.spec_revision
-        || update::judge(cx.app, cx.service, task) == Outdated::Restamp
+    task.spec_revision == cx.service.spec_revision || cx.judge_outdated(task) == Outdated::Restamp
 }
 
 /// Whether a task is ready to serve: running and, when the spec has a healthcheck the agent
@@ -243,7 +259,7 @@ fn judge(cx: &SlotContext<'_, '_>, task: &Task) -> Verdict {
         }
     }
     if task.spec_revision != cx.service.spec_revision {
-        return match update::judge(cx.app, cx.service, task) {
+        return match cx.judge_outdated(task) {
             Outdated::Restamp => Verdict::Restamp,
             Outdated::Replace => Verdict::Replace(Reason::Outdated),
         };
