@@ -7,6 +7,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={proto}");
     }
     let descriptors = protox::compile(protos, ["proto"])?;
-    tonic_prost_build::configure().compile_fds(descriptors)?;
+    tonic_prost_build::configure()
+        // Shared by every session an environment's change goes to: a clone is a reference.
+        .bytes(".skiff.agent.v1.ServerMessage.endpoints")
+        .compile_fds(descriptors)?;
     Ok(())
 }

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod desired;
+pub mod directory;
 pub mod dns;
 pub mod health;
 pub mod ingress;
@@ -19,6 +20,7 @@ pub mod node_service;
 pub mod overlay;
 pub mod reconcile;
 pub mod restart;
+pub mod services;
 pub mod session;
 pub mod simulate;
 pub mod status;
@@ -27,4 +29,5 @@ mod test_support;
 pub mod translate;
 
 pub use desired::{DesiredSet, DesiredTask, TaskSlot, Want};
+pub use directory::Directory;
 pub use status::{StatusBoard, TaskStatus};

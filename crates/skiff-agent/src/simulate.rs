@@ -13,7 +13,7 @@ use skiff_proto::agent::TaskState;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::session::{Capacity, Peers, ServerPool, Session, SessionConfig, SessionError};
+use crate::session::{Capacity, Outputs, ServerPool, Session, SessionConfig, SessionError};
 use crate::{DesiredSet, StatusBoard, TaskStatus, Want};
 
 /// What a simulated node says it has: 64 CPUs and 256 GiB.
@@ -164,10 +164,11 @@ async fn run_node(
     }
     stats.registered.fetch_add(1, Ordering::Relaxed);
     let board = StatusBoard::new();
-    let (desired_tx, desired_rx) = watch::channel(DesiredSet::default());
-    let (peers_tx, _peers) = watch::channel(Peers::new());
+    // The peers and the service data go unread: a simulated node has no network to set up.
+    let outputs = Outputs::new();
+    let desired_rx = outputs.desired.subscribe();
     let mut session_stop = stop.clone();
-    let held = session.hold(&board, &desired_tx, &peers_tx, &mut session_stop);
+    let held = session.hold(&board, &outputs, &mut session_stop);
     let executed = execute(desired_rx, &board, &stats, stop);
     let (held, ()) = tokio::join!(held, executed);
     held

@@ -120,11 +120,13 @@ pub fn container_name(task: &DesiredTask) -> String {
     )
 }
 
-/// The default hostname of a task's container: `<service>.<slot>` (`web.2`, `agent.node1`).
+/// The default hostname of a task's container: `<service>-<slot>` (`web-2`, `agent-node1`).
+/// No dot: a host name with one gives the resolver a search domain (the part after the dot),
+/// and a container would then ask for `web.node1` before `web`.
 pub fn default_hostname(task: &DesiredTask) -> String {
     match &task.slot {
-        TaskSlot::Replica(n) => format!("{}.{n}", task.service),
-        TaskSlot::Node(node) => format!("{}.{node}", task.service),
+        TaskSlot::Replica(n) => format!("{}-{n}", task.service),
+        TaskSlot::Node(node) => format!("{}-{node}", task.service),
     }
 }
 

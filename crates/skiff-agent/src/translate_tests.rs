@@ -20,7 +20,7 @@ fn a_plain_service_becomes_a_named_labelled_container() {
     assert_eq!(c.cmd, Some(vec!["sleep".into(), "1000".into()]));
     assert_eq!(c.entrypoint, None);
     assert_eq!(c.env, ["A=1"]);
-    assert_eq!(c.hostname.as_deref(), Some("web.2"));
+    assert_eq!(c.hostname.as_deref(), Some("web-2"));
     assert_eq!(c.network, NetworkMode::Bridge);
     assert_eq!(c.stop_signal.as_deref(), Some("SIGTERM"));
     assert_eq!(c.stop_timeout, Some(10));
@@ -199,7 +199,7 @@ fn a_global_task_is_named_after_its_node() {
     let mut t = task("0123456789", 1, "image: busybox\n");
     t.slot = TaskSlot::Node("node-a".into());
     assert_eq!(container_name(&t), "skiff-dev-shop-web-node-a-01234567");
-    assert_eq!(default_hostname(&t), "web.node-a");
+    assert_eq!(default_hostname(&t), "web-node-a");
     assert_eq!(task_labels(&t)[LABEL_SLOT], "node:node-a");
 }
 

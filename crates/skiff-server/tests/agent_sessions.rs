@@ -80,10 +80,12 @@ fn task_key(id: &str) -> Key {
     }
 }
 
-/// An open session: what the agent sends, and what it receives.
+/// An open session: what the agent sends, and what it receives (the service data, which
+/// comes between the other messages, set aside in `endpoints`).
 struct Session {
     up: mpsc::Sender<AgentMessage>,
     down: Streaming<ServerMessage>,
+    endpoints: Vec<proto::Endpoints>,
 }
 
 async fn session(c: &Cluster, i: usize, node: &str) -> Result<Session, Status> {
@@ -97,17 +99,43 @@ async fn session(c: &Cluster, i: usize, node: &str) -> Result<Session, Status> {
         .session(authed(ReceiverStream::new(rx), &c.admin))
         .await?
         .into_inner();
-    Ok(Session { up, down })
+    Ok(Session {
+        up,
+        down,
+        endpoints: Vec::new(),
+    })
 }
 
 impl Session {
+    /// The next message but the service data's.
     async fn next(&mut self) -> Down {
+        loop {
+            match self.next_any().await {
+                Down::Endpoints(bytes) => self
+                    .endpoints
+                    .push(prost::Message::decode(bytes).expect("Endpoints")),
+                other => return other,
+            }
+        }
+    }
+
+    async fn next_any(&mut self) -> Down {
         let message = tokio::time::timeout(support::DEADLINE, self.down.message())
             .await
             .expect("a message within the deadline")
             .expect("no error")
             .expect("the session goes on");
         message.kind.unwrap()
+    }
+
+    /// Reads messages until the service data received satisfies `wanted`.
+    async fn endpoints_until(&mut self, wanted: impl Fn(&[proto::Endpoints]) -> bool) {
+        while !wanted(&self.endpoints) {
+            if let Down::Endpoints(bytes) = self.next_any().await {
+                self.endpoints
+                    .push(prost::Message::decode(bytes).expect("Endpoints"));
+            }
+        }
     }
 
     async fn assignments(&mut self) -> Assignments {
@@ -427,5 +455,78 @@ async fn a_follower_sends_agents_to_the_leader() {
         .unwrap_err();
     assert_eq!(e.code(), Code::Unavailable, "{e:?}");
     assert!(e.message().contains(&leader_addr), "{e:?}");
+    c.shutdown().await;
+}
+
+/// Every endpoint (task id, ip, ready) the messages `received` leave the agent holding for
+/// `env`, applied in order as an agent would.
+fn held(received: &[proto::Endpoints], env: &str) -> Vec<(String, String, bool)> {
+    let mut table = std::collections::BTreeMap::new();
+    for m in received.iter().filter(|m| m.env == env) {
+        if m.full {
+            table.clear();
+        }
+        for e in &m.endpoints {
+            table.insert(e.task_id.clone(), (e.ip.clone(), e.ready));
+        }
+        for id in &m.removed_endpoints {
+            table.remove(id);
+        }
+    }
+    table
+        .into_iter()
+        .map(|(id, (ip, ready))| (id, ip, ready))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_get_the_service_data_of_the_environments_their_node_runs_tasks_of() {
+    let c = Cluster::with(1, without_controllers).await;
+    c.create_env("dev").await;
+    c.create_env("prod").await;
+    for env in ["dev", "prod"] {
+        let (status, body) = c.apply_yaml(env, COMPOSE, &c.admin).await;
+        assert!(status.is_success(), "{env}: {body}");
+    }
+    register(&c, "n1", "10.0.0.1:7401").await;
+    register(&c, "n2", "10.0.0.2:7401").await;
+    c.put(task("t1", "dev", "shop", "web", Some("n1"))).await;
+    let mut s1 = session(&c, 0, "n1").await.unwrap();
+    let mut s2 = session(&c, 0, "n2").await.unwrap();
+    for s in [&mut s1, &mut s2] {
+        s.assignments().await;
+        s.peers().await;
+    }
+    // n1 runs a task of dev: the whole of dev (its services; no address yet), nothing of prod.
+    s1.endpoints_until(|e| e.iter().any(|m| m.env == "dev" && m.full))
+        .await;
+    let first = s1.endpoints.iter().find(|m| m.full).unwrap();
+    let mut names: Vec<&str> = first.services.iter().map(|s| s.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["cache", "web"]);
+    assert!(first.endpoints.is_empty());
+
+    // A task of dev on n2 runs: n2 now gets dev's data, and n1 the change, ready.
+    c.put(task("t2", "dev", "shop", "web", Some("n2"))).await;
+    s2.assignments().await;
+    s2.report("t2", proto::TaskState::Running, "up").await;
+    let want = vec![("t2".to_string(), "10.208.0.7".to_string(), true)];
+    s1.endpoints_until(|e| held(e, "dev") == want).await;
+    s2.endpoints_until(|e| held(e, "dev") == want).await;
+    assert!(
+        s1.endpoints
+            .iter()
+            .chain(&s2.endpoints)
+            .all(|m| m.env == "dev"),
+        "prod's data went to nodes without prod tasks"
+    );
+
+    // t1 leaves n1: n1 runs nothing of dev any more and is told to drop it all.
+    c.put(task("t1", "dev", "shop", "web", Some("n2"))).await;
+    s1.endpoints_until(|e| {
+        e.last()
+            .is_some_and(|m| m.env == "dev" && m.full && m.services.is_empty())
+    })
+    .await;
     c.shutdown().await;
 }

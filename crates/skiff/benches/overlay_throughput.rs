@@ -12,46 +12,25 @@
 //! so what is measured is the container's path: its veth, the bridge, the route into
 //! `skiff.vxlan`, encapsulation, the underlay veth, and the same in reverse on the peer.
 
+mod netbench;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::netns::{TestHost, TestNet};
+use netbench::{client, median, need_iperf3, server, sleeper, two_hosts, Servers, SUBNETS};
 
 /// The target ratio overlay / plain.
 const TARGET: f64 = 0.8;
 
 fn main() {
-    if Command::new("iperf3").arg("--version").output().is_err() {
-        eprintln!("iperf3 is not installed (deploy/install-deps.sh, or apt-get install iperf3)");
-        std::process::exit(2);
-    }
-    let runs: usize = env_or("RUNS", 7);
-    let seconds: u64 = env_or("SECONDS", 5);
+    need_iperf3();
+    let runs: usize = netbench::env_or("RUNS", 7);
+    let seconds: u64 = netbench::env_or("SECONDS", 5);
 
-    let net = TestNet::new(2);
-    let subnets = ["10.1.1.0/24", "10.1.2.0/24"];
-    for (i, host) in net.hosts.iter().enumerate() {
-        let peer = 1 - i;
-        let peer_arg = format!("{}={}", net.hosts[peer].addr, subnets[peer]);
-        skiff(
-            host,
-            subnets[i],
-            &[
-                "network",
-                "overlay",
-                "--quiet",
-                "--local",
-                &host.addr.to_string(),
-                "--peer",
-                &peer_arg,
-            ],
-        );
-    }
-    let (pid0, _) = sleeper(&net.hosts[0], subnets[0]);
-    let (pid1, ip1) = sleeper(&net.hosts[1], subnets[1]);
+    let net = two_hosts();
+    let (pid0, _) = sleeper(&net.hosts[0], SUBNETS[0]);
+    let (pid1, ip1) = sleeper(&net.hosts[1], SUBNETS[1]);
     let container0 = format!("/proc/{pid0}/ns/net");
     let container1 = format!("/proc/{pid1}/ns/net");
     let host0 = format!("/run/netns/{}", net.hosts[0].netns);
@@ -103,104 +82,4 @@ fn main() {
     for line in mtus.lines().filter(|l| !l.starts_with("lo:")) {
         println!("  {line}");
     }
-}
-
-/// One iperf3 client run's result.
-struct Result {
-    gbits: f64,
-    retransmits: u64,
-}
-
-/// Runs `iperf3 -c` in the network namespace `ns` (a file) against `ip:port`.
-fn client(ns: &str, ip: &str, port: u16, seconds: u64) -> Result {
-    let out = Command::new("nsenter")
-        .arg(format!("--net={ns}"))
-        .args(["iperf3", "-J", "-c", ip, "-p", &port.to_string(), "-t"])
-        .arg(seconds.to_string())
-        .output()
-        .expect("run iperf3");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "iperf3 -c {ip}:{port} in {ns}: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_str(&text).expect("iperf3's JSON");
-    Result {
-        gbits: v["end"]["sum_received"]["bits_per_second"]
-            .as_f64()
-            .expect("bits_per_second")
-            / 1e9,
-        retransmits: v["end"]["sum_sent"]["retransmits"].as_u64().unwrap_or(0),
-    }
-}
-
-/// Starts `iperf3 -s` in the network namespace `ns` (a file).
-fn server(ns: &str, port: u16) -> Child {
-    Command::new("nsenter")
-        .arg(format!("--net={ns}"))
-        .args(["iperf3", "-s", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start iperf3 -s")
-}
-
-/// The iperf3 servers this benchmark started.
-struct Servers(Vec<Child>);
-
-impl Drop for Servers {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Runs a bridge container that sleeps on `host`; returns its init's pid and its address.
-fn sleeper(host: &TestHost, subnet: &str) -> (i64, String) {
-    let id = support::id_of(&skiff(
-        host,
-        subnet,
-        &[
-            "container",
-            "run",
-            "-d",
-            "--network",
-            "bridge",
-            "test:latest",
-            "sleep",
-            "100000",
-        ],
-    ));
-    let out = skiff(host, subnet, &["container", "inspect", &id]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let v = if v.is_array() { v[0].clone() } else { v };
-    (
-        v["shim"]["pid"].as_i64().expect("the container's pid"),
-        v["network"]["ip"]
-            .as_str()
-            .expect("its address")
-            .to_string(),
-    )
-}
-
-/// `skiff GROUP --subnet SUBNET REST…` on `host`.
-fn skiff(host: &TestHost, subnet: &str, args: &[&str]) -> String {
-    let mut all = vec![args[0], "--subnet", subnet];
-    all.extend_from_slice(&args[1..]);
-    host.engine.ok(&all)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
 }

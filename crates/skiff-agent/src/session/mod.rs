@@ -25,7 +25,37 @@ pub use node::{
 pub use pool::{check_server, Auth, Client, PoolError, ServerPool, SESSIONS_PER_CONNECTION};
 pub use stream::{MAX_BATCH, STATUS_COALESCE};
 
-use crate::{DesiredSet, StatusBoard};
+use crate::{DesiredSet, Directory, StatusBoard};
+
+/// Where a session publishes what the servers send: watch channels, level-triggered (their
+/// readers only ever look at the latest value).
+#[derive(Debug)]
+pub struct Outputs {
+    /// The node's tasks.
+    pub desired: watch::Sender<DesiredSet>,
+    /// The overlay peers.
+    pub peers: watch::Sender<Peers>,
+    /// The service data of the node's environments; decoded only while it has a reader (a
+    /// simulated node has none).
+    pub directory: watch::Sender<Directory>,
+}
+
+impl Outputs {
+    /// Channels holding nothing yet; readers subscribe to them.
+    pub fn new() -> Self {
+        Self {
+            desired: watch::Sender::new(DesiredSet::default()),
+            peers: watch::Sender::new(Peers::new()),
+            directory: watch::Sender::new(Directory::default()),
+        }
+    }
+}
+
+impl Default for Outputs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// How often the agent sends a heartbeat, unless told otherwise.
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
@@ -285,15 +315,14 @@ impl Session {
     pub async fn hold(
         &self,
         board: &StatusBoard,
-        desired: &watch::Sender<DesiredSet>,
-        peers: &watch::Sender<Peers>,
+        outputs: &Outputs,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), SessionError> {
         let mut dialer = self.dialer();
         loop {
             let server = dialer.target();
             let ended =
-                stream::hold_one(self, &server, board, desired, peers, shutdown, &mut dialer).await;
+                stream::hold_one(self, &server, board, outputs, shutdown, &mut dialer).await;
             let outcome = match ended {
                 stream::Ended::Shutdown => return Ok(()),
                 stream::Ended::Lost(why) => {
@@ -315,15 +344,12 @@ impl Session {
 pub async fn run(
     config: SessionConfig,
     board: StatusBoard,
-    desired: watch::Sender<DesiredSet>,
-    peers: watch::Sender<Peers>,
+    outputs: Outputs,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<Registration, SessionError> {
     let session = Session::new(config)?;
     let registration = session.register(&mut shutdown).await?;
-    session
-        .hold(&board, &desired, &peers, &mut shutdown)
-        .await?;
+    session.hold(&board, &outputs, &mut shutdown).await?;
     Ok(registration)
 }
 

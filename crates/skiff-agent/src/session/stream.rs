@@ -5,15 +5,15 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use skiff_proto::agent::{
-    agent_message::Kind as Up, server_message::Kind as Down, AgentMessage, Heartbeat, Hello,
-    ServerMessage, StatusBatch, TaskStatus,
+    agent_message::Kind as Up, server_message::Kind as Down, AgentMessage, Endpoints, Heartbeat,
+    Hello, ServerMessage, StatusBatch, TaskStatus,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{stopped, Dialer, Peers, Session};
-use crate::{DesiredSet, StatusBoard};
+use super::{stopped, Dialer, Outputs, Session};
+use crate::StatusBoard;
 
 /// How long status changes are gathered after the first before they are sent as one batch:
 /// a task usually moves through several states in a few milliseconds, and a node starting
@@ -40,11 +40,11 @@ pub(super) async fn hold_one(
     session: &Session,
     server: &str,
     board: &StatusBoard,
-    desired: &watch::Sender<DesiredSet>,
-    peers: &watch::Sender<Peers>,
+    outputs: &Outputs,
     shutdown: &mut watch::Receiver<bool>,
     dialer: &mut Dialer,
 ) -> Ended {
+    let desired = &outputs.desired;
     let mut client = match session.pool.client(server, session.lane) {
         Ok(client) => client,
         Err(e) => return Ended::Refused(tonic::Status::invalid_argument(e.to_string())),
@@ -96,7 +96,7 @@ pub(super) async fn hold_one(
                         dialer.established();
                         session.log(format_args!("session with {server} established"));
                     }
-                    handle(session, message, desired, peers);
+                    handle(session, message, outputs);
                 }
                 Ok(None) if established => return Ended::Lost("the server ended it".into()),
                 Ok(None) => {
@@ -132,29 +132,36 @@ fn queue_statuses(outbox: &mut VecDeque<AgentMessage>, statuses: Vec<TaskStatus>
 
 /// Applies one message from the server. A message the agent cannot use is reported and
 /// changes nothing: the reconciler keeps working towards the last good set.
-fn handle(
-    session: &Session,
-    message: ServerMessage,
-    desired: &watch::Sender<DesiredSet>,
-    peers: &watch::Sender<Peers>,
-) {
+fn handle(session: &Session, message: ServerMessage, outputs: &Outputs) {
     match message.kind {
         Some(Down::Assignments(assignments)) => {
-            desired.send_if_modified(|set| match set.apply(&assignments) {
-                Ok(()) => true,
-                Err(e) => {
-                    eprintln!(
+            outputs
+                .desired
+                .send_if_modified(|set| match set.apply(&assignments) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        eprintln!(
                         "skiff agent: node {}: assignments at revision {} ignored, keeping the \
                          tasks of revision {}: {e}",
                         session.node_id, assignments.revision, set.revision
                     );
-                    false
-                }
-            });
+                        false
+                    }
+                });
         }
         Some(Down::Peers(list)) => {
-            peers.send_replace(list.peers);
+            outputs.peers.send_replace(list.peers);
         }
+        Some(Down::Endpoints(bytes)) if outputs.directory.receiver_count() > 0 => {
+            match <Endpoints as prost::Message>::decode(bytes) {
+                Ok(message) => outputs.directory.send_modify(|d| d.apply(&message)),
+                Err(e) => eprintln!(
+                    "skiff agent: node {}: service data that does not decode was ignored: {e}",
+                    session.node_id
+                ),
+            }
+        }
+        Some(Down::Endpoints(_)) => {}
         None => eprintln!(
             "skiff agent: node {}: a message of a kind this agent does not know was ignored",
             session.node_id

@@ -42,10 +42,10 @@ struct Running {
 }
 
 fn start(config: SessionConfig, board: StatusBoard) -> Running {
-    let (desired_tx, desired) = watch::channel(DesiredSet::default());
-    let (peers_tx, peers) = watch::channel(Peers::new());
+    let outputs = Outputs::new();
+    let (desired, peers) = (outputs.desired.subscribe(), outputs.peers.subscribe());
     let (stop, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(run(config, board.clone(), desired_tx, peers_tx, stop_rx));
+    let task = tokio::spawn(run(config, board.clone(), outputs, stop_rx));
     Running {
         board,
         desired,

@@ -88,7 +88,10 @@ fn build_spec(
     let resolv_file = files.join("resolv.conf");
     let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let resolv = match &record.network {
-        Some(_) => container_resolv_conf(&host_resolv),
+        Some(net) => match net.dns {
+            Some(dns) => resolv_conf_with(&host_resolv, dns),
+            None => container_resolv_conf(&host_resolv),
+        },
         None => host_resolv,
     };
     fs::write(&resolv_file, resolv).map_err(|e| io(&resolv_file, e))?;
@@ -99,6 +102,21 @@ fn build_spec(
     let config_path = paths.bundle().join("config.json");
     let bytes = serde_json::to_vec_pretty(&spec).map_err(|e| io(&config_path, e.into()))?;
     fs::write(&config_path, bytes).map_err(|e| io(&config_path, e))
+}
+
+/// The host's resolv.conf with `nameserver` as its only nameserver (the agent's DNS server,
+/// which forwards what is not a service's name to the node's nameservers); the host's search
+/// domains and options are kept.
+pub fn resolv_conf_with(host: &str, nameserver: std::net::Ipv4Addr) -> String {
+    let mut out = format!("nameserver {nameserver}\n");
+    for line in host.lines() {
+        let first = line.split_whitespace().next();
+        if matches!(first, Some("search" | "domain" | "options")) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// The host's resolv.conf for a container in its own network namespace: nameservers on the
@@ -134,7 +152,20 @@ pub fn container_resolv_conf(host: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::container_resolv_conf;
+    use super::{container_resolv_conf, resolv_conf_with};
+
+    #[test]
+    fn a_given_nameserver_replaces_the_hosts_and_search_and_options_stay() {
+        let host = "# made by hand\nsearch example.org\nnameserver 127.0.0.53\nnameserver 10.0.0.2\noptions edns0\n";
+        assert_eq!(
+            resolv_conf_with(host, "10.208.3.1".parse().unwrap()),
+            "nameserver 10.208.3.1\nsearch example.org\noptions edns0\n"
+        );
+        assert_eq!(
+            resolv_conf_with("", "10.208.3.1".parse().unwrap()),
+            "nameserver 10.208.3.1\n"
+        );
+    }
 
     #[test]
     fn loopback_nameservers_are_left_out_and_the_rest_kept() {

@@ -19,11 +19,15 @@
 //!   the file's);
 //! * service ports (node-local ingress, [`service`]) are a node-level list set whole by
 //!   [`crate::Engine::set_service_ports`], kept in the same file and rendered into the same
-//!   table.
+//!   table;
+//! * isolation between containers ([`isolation`]) is a node-level list set whole by
+//!   [`crate::Engine::set_isolation`], kept in the same file and rendered into the same
+//!   transaction (its rules in `ip skiff` and in a `bridge skiff` table).
 
 mod firewall;
 mod ingress;
 pub mod ipam;
+pub mod isolation;
 mod netlink;
 pub mod overlay;
 pub mod ports;
@@ -44,6 +48,7 @@ use crate::container::PortMapping;
 use crate::fsutil::random_hex;
 use firewall::{Firewall, Kernel};
 use ipam::{Ipam, IpamError};
+use isolation::IsolationError;
 use ports::{PortError, PublishedPort, Table};
 use service::ServicePortError;
 use state::{State, Store};
@@ -72,6 +77,9 @@ pub struct NetworkOptions {
     pub mtu: u32,
     /// Masquerade traffic from containers that leaves the node (off by default).
     pub masquerade: bool,
+    /// Give bridge containers the bridge's address as their nameserver, where the agent's DNS
+    /// server answers (off by default: the node's own nameservers, minus loopback ones).
+    pub gateway_dns: bool,
 }
 
 impl Default for NetworkOptions {
@@ -81,6 +89,7 @@ impl Default for NetworkOptions {
             subnet: DEFAULT_SUBNET.parse().expect("a valid subnet"),
             mtu: DEFAULT_MTU,
             masquerade: false,
+            gateway_dns: false,
         }
     }
 }
@@ -111,6 +120,9 @@ pub struct Attachment {
     pub gateway: Ipv4Addr,
     /// The MTU of a bridge made for it (the bridge's own otherwise).
     pub mtu: u32,
+    /// The nameserver its resolv.conf names, when not the node's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<Ipv4Addr>,
 }
 
 /// Anything networking can fail with.
@@ -128,6 +140,9 @@ pub enum NetworkError {
     /// Service virtual IPs.
     #[error("service virtual IPs: {0}")]
     Vips(#[from] VipError),
+    /// Isolation between containers.
+    #[error("isolation: {0}")]
+    Isolation(#[from] IsolationError),
     /// The overlay between nodes.
     #[error(transparent)]
     Overlay(#[from] overlay::OverlayError),
@@ -302,6 +317,7 @@ pub(crate) fn attach(
         prefix_len: opts.subnet.prefix_len(),
         gateway,
         mtu: made.mtu,
+        dns: opts.gateway_dns.then_some(gateway),
     })
 }
 
@@ -328,7 +344,10 @@ pub(crate) fn release(data_dir: &Path, id: &str) -> Result<(), NetworkError> {
 
 /// Rebuilds Skiff's nftables table from the state file, if the node has one: after a reboot
 /// or an operator's `nft flush ruleset` the kernel's copy is gone, the file's is not. The
-/// shim calls it at each start of a container on the bridge, after plugging it in.
+/// shim calls it at each start of a container on the bridge, after plugging it in. With
+/// isolation set (whose sets may hold thousands of addresses), when the kernel still has
+/// Skiff's tables only the node's containers are added to the bridge table's `iso_ports`
+/// (the starting container must be there before its process runs).
 pub fn restore(data_dir: &Path) -> Result<(), NetworkError> {
     let store = Store::new(data_dir);
     if !store.path().exists() {
@@ -336,7 +355,14 @@ pub fn restore(data_dir: &Path) -> Result<(), NetworkError> {
     }
     let _lock = store.lock()?;
     match store.load()? {
-        Some(state) if state.table.is_some() => apply(&Kernel, &state, None),
+        Some(state) if state.table.is_some() => {
+            let refreshed = isolation::refresh(&state.isolation, &state.ipam.allocated)
+                .is_some_and(|script| Kernel.nft(&script).is_ok());
+            if refreshed {
+                return Ok(());
+            }
+            apply(&Kernel, &state, None)
+        }
         _ => Ok(()),
     }
 }
@@ -388,15 +414,16 @@ fn unpublish(state: &mut State, id: &str) {
     }
 }
 
-/// The table `state` needs: one when a port, a service port or a virtual IP is published, or
-/// masquerading is asked for.
+/// The table `state` needs: one when a port, a service port or a virtual IP is published,
+/// containers are isolated, or masquerading is asked for.
 fn wanted_table(state: &State, bridge: &str, subnet: Ipv4Net, masquerade: bool) -> Option<Table> {
     ports::wanted_table(bridge, subnet, masquerade, &state.ports).or_else(|| {
-        (!state.service_ports.is_empty() || !state.vips.is_empty()).then(|| Table {
-            bridge: bridge.to_string(),
-            subnet,
-            masquerade,
-        })
+        (!state.service_ports.is_empty() || !state.vips.is_empty() || !state.isolation.is_empty())
+            .then(|| Table {
+                bridge: bridge.to_string(),
+                subnet,
+                masquerade,
+            })
     })
 }
 
@@ -414,6 +441,7 @@ fn save_synced(
     let kernel_changes = next.ports != prev.ports
         || next.service_ports != prev.service_ports
         || next.vips != prev.vips
+        || next.isolation != prev.isolation
         || next.table != prev.table;
     if kernel_changes {
         if let Err(e) = apply(fw, next, prev.table.as_ref()) {
@@ -434,12 +462,14 @@ fn apply(fw: &dyn Firewall, state: &State, old: Option<&Table>) -> Result<(), Ne
     let old_bridge = old.map(|t| t.bridge.as_str());
     match &state.table {
         Some(table) => {
-            fw.nft(&ports::render(
-                table,
-                &state.ports,
-                &state.service_ports,
-                &state.vips,
-            ))?;
+            let vips: Vec<Ipv4Addr> = state.vips.iter().map(|v| v.vip).collect();
+            let mut script = ports::render(table, &state.ports, &state.service_ports, &state.vips);
+            script.push_str(&isolation::render(
+                &state.isolation,
+                &vips,
+                &state.ipam.allocated,
+            ));
+            fw.nft(&script)?;
             // After the table: its guard chain must be there before loopback is routable.
             fw.route_localnet(&table.bridge, true)?;
             if let Some(b) = old_bridge.filter(|b| *b != table.bridge) {

@@ -212,10 +212,14 @@ pub fn wanted_table(
     })
 }
 
-/// The nft script that removes Skiff's table if it is there (declaring an empty table first
-/// makes the delete succeed either way, in one transaction).
+/// The nft script that removes Skiff's tables if they are there: `ip skiff` and `bridge
+/// skiff`, which only isolation uses (see [`super::isolation`]). Declaring an empty table
+/// first makes the delete succeed either way, in one transaction.
 pub fn removal() -> String {
-    format!("table ip {TABLE} {{}}\ndelete table ip {TABLE}\n")
+    format!(
+        "table ip {TABLE} {{}}\ndelete table ip {TABLE}\n\
+         table bridge {TABLE} {{}}\ndelete table bridge {TABLE}\n"
+    )
 }
 
 /// The nft script that replaces Skiff's table with the one `table`, `ports` and `services`

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::ipam::Ipam;
+use super::isolation::Isolation;
 use super::ports::{self, PublishedPort, Table};
 use super::service::ServicePort;
 use super::vip::ServiceVip;
@@ -33,6 +34,9 @@ pub(super) struct State {
     /// The service virtual IPs of the node, as last set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) vips: Vec<ServiceVip>,
+    /// The isolation between containers, as last set (normalized).
+    #[serde(default, skip_serializing_if = "Isolation::is_empty")]
+    pub(super) isolation: Isolation,
     /// Skiff's nftables table as last set up; none when the node needs none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) table: Option<Table>,
@@ -50,6 +54,7 @@ impl State {
             ports: Vec::new(),
             service_ports: Vec::new(),
             vips: Vec::new(),
+            isolation: Isolation::default(),
             table: None,
             boot_id: String::new(),
         }

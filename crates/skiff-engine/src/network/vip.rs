@@ -195,6 +195,21 @@ pub fn refuse_rules(vips: &[ServiceVip]) -> Vec<String> {
 }
 
 impl Engine {
+    /// Makes the node's bridge (with the gateway address) if it is missing, and returns the
+    /// gateway address: where the agent's DNS server listens.
+    pub fn ensure_bridge(&self) -> Result<Ipv4Addr, Error> {
+        let opts = self.opts.network.clone();
+        opts.check()?;
+        let gateway = Ipam::new(opts.subnet)
+            .map_err(NetworkError::from)?
+            .gateway();
+        let (bridge, subnet, mtu) = (opts.bridge.clone(), opts.subnet, opts.mtu);
+        netlink::run(move |h| async move {
+            netlink::ensure_bridge(&h, &bridge, subnet, gateway, mtu).await
+        })?;
+        Ok(gateway)
+    }
+
     /// Makes the node's virtual IPs exactly `vips` (level-triggered: the whole list, replacing
     /// the last one; an empty list removes them all). The list is checked first (a refusal
     /// names the entry and changes nothing); the state file and Skiff's nftables table are

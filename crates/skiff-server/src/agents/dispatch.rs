@@ -13,9 +13,11 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use bytes::Bytes;
 use skiff_core::{Event, EventKind, Key, Kind, Name, Object, State};
 use tokio::sync::Notify;
 
+use super::endpoints::{EndpointTables, EnvChange};
 use crate::control::{Consistency, ControlPlane};
 
 /// What changed for one node since its session last looked.
@@ -30,6 +32,11 @@ pub struct Touched {
     /// Whether changes were lost (the watch history no longer reached back): the session must
     /// send the full set again.
     pub full: bool,
+    /// Whether the environments the node runs tasks of changed: the session sends the whole
+    /// service data of those it gained and clears those it lost.
+    pub envs: bool,
+    /// Changes to the service data of the node's environments, in order.
+    pub endpoints: Vec<EnvChange>,
 }
 
 impl Touched {
@@ -52,7 +59,12 @@ impl Touched {
 
     /// Whether nothing changed.
     pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty() && self.services.is_empty() && !self.nodes && !self.full
+        self.tasks.is_empty()
+            && self.services.is_empty()
+            && !self.nodes
+            && !self.full
+            && !self.envs
+            && self.endpoints.is_empty()
     }
 
     fn add_service(&mut self, key: &Key) {
@@ -68,6 +80,8 @@ impl Touched {
         }
         self.nodes |= other.nodes;
         self.full |= other.full;
+        self.envs |= other.envs;
+        self.endpoints.extend(other.endpoints.iter().cloned());
     }
 }
 
@@ -98,10 +112,16 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Routes {
     /// The revision the tables are up to, once they were first built.
     revision: Option<u64>,
-    /// Task id → the node it is assigned to.
-    placed: HashMap<String, Name>,
+    /// Task id → the node it is assigned to, and its environment.
+    placed: HashMap<String, (Name, Name)>,
     /// Node → the ids of the tasks assigned to it.
     by_node: HashMap<Name, HashSet<String>>,
+    /// Node → how many of its tasks each environment has.
+    envs_of: HashMap<Name, HashMap<Name, usize>>,
+    /// Nodes whose set of environments changed in the round under way.
+    envs_changed: HashSet<Name>,
+    /// The service data of every environment.
+    endpoints: EndpointTables,
     /// Node → its sessions' mailboxes, by subscription number (a node may briefly have two
     /// sessions while a new one replaces an old one).
     mailboxes: HashMap<Name, Vec<(u64, Arc<Mailbox>)>>,
@@ -120,7 +140,7 @@ impl Routes {
         match events {
             Some(events) => {
                 for event in events {
-                    self.route(event, &mut per_node, &mut everyone);
+                    self.route(state, event, &mut per_node, &mut everyone);
                 }
             }
             // The first round, or the history no longer reaches back: whoever subscribed
@@ -130,79 +150,140 @@ impl Routes {
                 everyone.full = true;
             }
         }
-        self.revision = Some(state.revision());
-        for (node, touched) in &per_node {
-            for (_, mailbox) in self.mailboxes.get(node).into_iter().flatten() {
-                mailbox.put(touched);
-            }
+        let revision = state.revision();
+        self.revision = Some(revision);
+        for node in self.envs_changed.drain() {
+            per_node.entry(node).or_default().envs = true;
         }
-        if !everyone.is_empty() {
-            for (_, mailbox) in self.mailboxes.values().flatten() {
-                mailbox.put(&everyone);
+        let changes = self.endpoints.take_changes(revision);
+        for (node, boxes) in &self.mailboxes {
+            let mut touched = per_node.remove(node).unwrap_or_default();
+            if let Some(envs) = self.envs_of.get(node) {
+                touched.endpoints.extend(
+                    changes
+                        .iter()
+                        .filter(|c| envs.contains_key(&c.env))
+                        .cloned(),
+                );
+            }
+            touched.merge(&everyone);
+            if !touched.is_empty() {
+                for (_, mailbox) in boxes {
+                    mailbox.put(&touched);
+                }
             }
         }
     }
 
     fn route(
         &mut self,
+        state: &State,
         event: &Event,
         per_node: &mut HashMap<Name, Touched>,
         everyone: &mut Touched,
     ) {
         match &event.key {
             Key::Task { id } => {
-                let now = match (event.kind, &event.object) {
-                    (EventKind::Put, Some(Object::Task(task))) => task.node.clone(),
+                // A put carries the task; a delete, the task removed.
+                let task = match &event.object {
+                    Some(Object::Task(task)) => Some(task),
                     _ => None,
                 };
+                let now = task.filter(|_| event.kind == EventKind::Put);
                 let id = id.to_string();
-                let before = self.place(&id, now.as_ref());
-                for node in before.into_iter().chain(now) {
+                if let Some(t) = task {
+                    self.endpoints.task(state, &t.env, &id, now);
+                }
+                let node = now.and_then(|t| t.node.as_ref());
+                let before = self.place(&id, node, task.map(|t| &t.env));
+                for node in before.into_iter().chain(node.cloned()) {
                     per_node.entry(node).or_default().tasks.insert(id.clone());
                 }
             }
-            key @ Key::Service { .. } => everyone.add_service(key),
+            key @ Key::Service { .. } => {
+                let service = match (event.kind, &event.object) {
+                    (EventKind::Put, Some(Object::Service(s))) => Some(s.as_ref()),
+                    _ => None,
+                };
+                self.endpoints.service(state, key, service);
+                everyone.add_service(key);
+            }
             Key::Node { .. } => everyone.nodes = true,
             _ => {}
         }
     }
 
-    /// Records that task `id` is on `node` (or on none) and returns the node it was on
-    /// before, if that was another.
-    fn place(&mut self, id: &str, node: Option<&Name>) -> Option<Name> {
-        let before = match node {
-            Some(node) => {
-                if self.placed.get(id) == Some(node) {
-                    return None;
-                }
+    /// Records that task `id` of environment `env` is on `node` (or on none) and returns the
+    /// node it was on before, if that was another.
+    fn place(&mut self, id: &str, node: Option<&Name>, env: Option<&Name>) -> Option<Name> {
+        let old = self.placed.get(id);
+        if old.map(|(n, _)| n) == node {
+            return None;
+        }
+        let before = match (node, env) {
+            (Some(node), Some(env)) => {
                 self.by_node
                     .entry(node.clone())
                     .or_default()
                     .insert(id.to_owned());
-                self.placed.insert(id.to_owned(), node.clone())
-            }
-            None => self.placed.remove(id),
-        };
-        if let Some(old) = &before {
-            if let Some(ids) = self.by_node.get_mut(old) {
-                ids.remove(id);
-                if ids.is_empty() {
-                    self.by_node.remove(old);
+                let count = self
+                    .envs_of
+                    .entry(node.clone())
+                    .or_default()
+                    .entry(env.clone())
+                    .or_default();
+                *count += 1;
+                if *count == 1 {
+                    self.envs_changed.insert(node.clone());
                 }
+                self.placed
+                    .insert(id.to_owned(), (node.clone(), env.clone()))
+            }
+            _ => self.placed.remove(id),
+        };
+        let (old, old_env) = before?;
+        if let Some(ids) = self.by_node.get_mut(&old) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_node.remove(&old);
             }
         }
-        before
+        if let Some(envs) = self.envs_of.get_mut(&old) {
+            if let Some(count) = envs.get_mut(&old_env) {
+                *count -= 1;
+                if *count == 0 {
+                    envs.remove(&old_env);
+                    self.envs_changed.insert(old.clone());
+                }
+            }
+            if envs.is_empty() {
+                self.envs_of.remove(&old);
+            }
+        }
+        Some(old)
     }
 
-    /// Rebuilds the tables from every task of `state`.
+    /// Rebuilds the tables from every task and service of `state`.
     fn rebuild(&mut self, state: &State) {
         self.placed.clear();
         self.by_node.clear();
+        self.envs_of.clear();
+        self.endpoints.clear();
         for record in state.list(&Kind::Task.prefix()) {
             if let Object::Task(task) = &record.object {
-                self.place(task.id.as_str(), task.node.as_ref());
+                self.place(task.id.as_str(), task.node.as_ref(), Some(&task.env));
+                self.endpoints
+                    .task(state, &task.env, task.id.as_str(), Some(task));
             }
         }
+        for record in state.list(&Kind::Service.prefix()) {
+            if let Object::Service(service) = &record.object {
+                self.endpoints.service(state, &record.key, Some(service));
+            }
+        }
+        // Every session is told to start over: a change of the rebuild means nothing.
+        self.envs_changed.clear();
+        self.endpoints.take_changes(0);
     }
 }
 
@@ -278,6 +359,24 @@ impl Dispatcher {
 }
 
 impl Subscription {
+    /// The environments the node runs tasks of, and the router's revision.
+    pub fn envs(&self) -> (Vec<Name>, u64) {
+        let routes = lock(&self.routes);
+        let mut envs: Vec<Name> = routes
+            .envs_of
+            .get(&self.node)
+            .map(|e| e.keys().cloned().collect())
+            .unwrap_or_default();
+        envs.sort();
+        (envs, routes.revision.unwrap_or(0))
+    }
+
+    /// The whole service data of `env`, encoded, and the router's revision it is at.
+    pub fn endpoints(&self, env: &Name) -> (Bytes, u64) {
+        let routes = lock(&self.routes);
+        (routes.endpoints.full(env), routes.revision.unwrap_or(0))
+    }
+
     /// The ids of the tasks assigned to the node as far as the router knows, in order.
     pub fn tasks(&self) -> Vec<String> {
         let routes = lock(&self.routes);

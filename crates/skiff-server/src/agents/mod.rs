@@ -14,6 +14,7 @@ pub mod assign;
 pub mod auth;
 pub mod convert;
 pub mod dispatch;
+pub mod endpoints;
 pub mod files;
 #[cfg(test)]
 pub(crate) mod fixtures;

@@ -22,7 +22,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 
 use super::assign::View;
-use super::dispatch::Touched;
+use super::dispatch::{Subscription, Touched};
 use super::peers::peers;
 use super::{not_leader, unavailable, Shared};
 use crate::control::Consistency;
@@ -168,6 +168,68 @@ fn peers_due(state: &State, node: &Name, sent: &mut Sent) -> Option<ServerMessag
     })
 }
 
+/// The environments whose service data the agent holds, each with the router's revision its
+/// whole table was sent at.
+#[derive(Debug, Default)]
+struct EnvsSent {
+    sent: std::collections::HashMap<Name, u64>,
+}
+
+impl EnvsSent {
+    /// The `Endpoints` messages that bring the agent up to date after `touched`: with
+    /// `recheck` (the node's environments may have changed, or everything is sent again), the
+    /// whole table of each environment gained and an empty one for each lost; then the changes
+    /// of environments already sent that are newer than what was sent.
+    fn catch_up(
+        &mut self,
+        subscription: &Subscription,
+        touched: &Touched,
+        recheck: bool,
+    ) -> Vec<Down> {
+        let mut out = Vec::new();
+        if recheck {
+            let (wanted, revision) = subscription.envs();
+            if touched.full {
+                self.sent.clear();
+            }
+            let lost: Vec<Name> = self
+                .sent
+                .keys()
+                .filter(|env| !wanted.contains(env))
+                .cloned()
+                .collect();
+            for env in lost {
+                self.sent.remove(&env);
+                let empty = skiff_proto::agent::Endpoints {
+                    env: env.to_string(),
+                    full: true,
+                    ..Default::default()
+                };
+                out.push(Down::Endpoints(
+                    prost::Message::encode_to_vec(&empty).into(),
+                ));
+            }
+            for env in wanted {
+                if let std::collections::hash_map::Entry::Vacant(entry) = self.sent.entry(env) {
+                    let (message, at) = subscription.endpoints(entry.key());
+                    entry.insert(at.max(revision));
+                    out.push(Down::Endpoints(message));
+                }
+            }
+        }
+        for change in &touched.endpoints {
+            if self
+                .sent
+                .get(&change.env)
+                .is_some_and(|at| change.revision > *at)
+            {
+                out.push(Down::Endpoints(change.message.clone()));
+            }
+        }
+        out
+    }
+}
+
 /// Sends the full set and peers, then every change, until the agent goes, this server stops
 /// leading, or it stops.
 async fn follow(
@@ -199,7 +261,10 @@ async fn follow(
     let Ok((mut sent, full, peers)) = first else {
         return;
     };
-    for kind in [Down::Assignments(full), Down::Peers(peers)] {
+    let mut first = vec![Down::Assignments(full), Down::Peers(peers)];
+    let mut envs = EnvsSent::default();
+    first.extend(envs.catch_up(&subscription, &Touched::default(), true));
+    for kind in first {
         if outbox
             .send(Ok(ServerMessage { kind: Some(kind) }))
             .await
@@ -250,7 +315,7 @@ async fn follow(
             }
         };
         let ids = touched.full.then(|| subscription.tasks());
-        let Ok(messages) = control
+        let Ok(mut messages) = control
             .read(Consistency::Stale, |state| {
                 catch_up(state, node, &mut sent, &touched, ids.as_deref())
             })
@@ -258,6 +323,12 @@ async fn follow(
         else {
             return;
         };
+        let recheck = touched.full || touched.envs;
+        messages.extend(
+            envs.catch_up(&subscription, &touched, recheck)
+                .into_iter()
+                .map(|kind| ServerMessage { kind: Some(kind) }),
+        );
         for message in messages {
             if outbox.send(Ok(message)).await.is_err() {
                 return;

@@ -15,7 +15,7 @@ use anyhow::Context;
 use skiff_agent::reconcile::{LocalEngine, Reconciler, ReconcilerOptions};
 use skiff_agent::session::{self, Capacity, Registration, Session, SessionConfig};
 use skiff_agent::simulate::{self, SimStats, SimulateConfig};
-use skiff_agent::{DesiredSet, StatusBoard};
+use skiff_agent::{DesiredSet, Directory, StatusBoard};
 use skiff_engine::image::registry::RegistryConfig;
 use skiff_engine::{Engine, EngineOptions};
 use tokio::sync::watch;
@@ -223,32 +223,39 @@ pub async fn run_node(
         other => other?,
     };
     let board = StatusBoard::new();
-    let (desired_tx, desired_rx) = watch::channel(DesiredSet::default());
-    let (peers_tx, peers_rx) = watch::channel(session::Peers::new());
+    let outputs = session::Outputs::new();
     let executed = executor(
         registration,
         local,
-        desired_rx,
-        peers_rx,
+        Published {
+            desired: outputs.desired.subscribe(),
+            peers: outputs.peers.subscribe(),
+            directory: outputs.directory.subscribe(),
+        },
         board.clone(),
         shutdown.clone(),
     );
     let mut session_shutdown = shutdown.clone();
-    let held = session.hold(&board, &desired_tx, &peers_tx, &mut session_shutdown);
+    let held = session.hold(&board, &outputs, &mut session_shutdown);
     let (held, executed) = tokio::join!(held, executed);
     held?;
     executed
 }
 
-/// What runs the node's tasks: given the registration, the desired set as the session
-/// publishes it, the status board and the shutdown watch, a future that reconciles until
-/// shutdown.
+/// What the session publishes, as the node's executor reads it.
+struct Published {
+    desired: watch::Receiver<DesiredSet>,
+    peers: watch::Receiver<session::Peers>,
+    directory: watch::Receiver<Directory>,
+}
+
+/// What runs the node's tasks: given the registration, what the session publishes, the status
+/// board and the shutdown watch, a future that reconciles until shutdown.
 type Executor = Box<
     dyn FnOnce(
             Registration,
             Option<Ipv4Addr>,
-            watch::Receiver<DesiredSet>,
-            watch::Receiver<session::Peers>,
+            Published,
             StatusBoard,
             watch::Receiver<bool>,
         ) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>
@@ -295,16 +302,28 @@ fn executor(options: EngineOptions, serve: NodeServe) -> anyhow::Result<Executor
         anyhow::anyhow!("opening the engine in {}: {e}", options.data_dir.display())
     })?;
     Ok(Box::new(
-        move |registration, local, desired, peers, board, shutdown| {
+        move |registration, local, published, board, shutdown| {
             Box::pin(async move {
+                let Published {
+                    desired,
+                    peers,
+                    directory,
+                } = published;
                 let mut options = options;
                 options.network.subnet = registration.pod_subnet.parse().with_context(|| {
                     format!("the server gave pod subnet {:?}", registration.pod_subnet)
                 })?;
                 let subnet = options.network.subnet;
+                let dns = start_dns(&options).await;
+                options.network.gateway_dns = dns.is_some();
                 let engine = Arc::new(Engine::open(options).map_err(|e| {
                     anyhow::anyhow!("opening the engine for pod subnet {subnet}: {e}")
                 })?);
+                tokio::spawn(skiff_agent::services::follow(
+                    engine.clone(),
+                    dns,
+                    directory,
+                ));
                 match local {
                     Some(address) => {
                         tokio::spawn(skiff_agent::overlay::follow(engine.clone(), address, peers));
@@ -326,6 +345,38 @@ fn executor(options: EngineOptions, serve: NodeServe) -> anyhow::Result<Executor
             })
         },
     ))
+}
+
+/// Starts the node's DNS server on its bridge's address (making the bridge if need be),
+/// forwarding to the nameservers of /etc/resolv.conf; `None`, said on standard error, when it
+/// cannot (containers then get the node's nameservers, and no service names).
+async fn start_dns(options: &EngineOptions) -> Option<skiff_agent::dns::DnsServer> {
+    use skiff_agent::dns::{upstreams_from_resolv_conf, DnsServer};
+    let engine = Engine::open(options.clone()).ok()?;
+    let gateway = match tokio::task::spawn_blocking(move || engine.ensure_bridge()).await {
+        Ok(Ok(gateway)) => gateway,
+        Ok(Err(e)) => {
+            eprintln!("skiff agent: no service names: the bridge: {e}");
+            return None;
+        }
+        Err(e) => {
+            eprintln!("skiff agent: no service names: {e}");
+            return None;
+        }
+    };
+    let resolv = std::path::Path::new("/etc/resolv.conf");
+    let upstreams = upstreams_from_resolv_conf(resolv).unwrap_or_else(|e| {
+        eprintln!("skiff agent: service DNS forwards nothing: {e}");
+        Vec::new()
+    });
+    let listen = std::net::SocketAddr::from((gateway, 53));
+    match DnsServer::start(listen, upstreams).await {
+        Ok(server) => Some(server),
+        Err(e) => {
+            eprintln!("skiff agent: no service names: {e}");
+            None
+        }
+    }
 }
 
 /// The engine's options for `--data-dir`: its own directory under it, the registries of

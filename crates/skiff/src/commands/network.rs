@@ -1,11 +1,13 @@
 //! `skiff network`: the local node's network — the VXLAN overlay to the other nodes
-//! (`overlay`), the service ports (`service-ports`, node-local ingress) and virtual IPs
-//! (`vips`) — the agent sets both — and the bridge, addresses and overlay as they are (`inspect`).
+//! (`overlay`), the service ports (`service-ports`, node-local ingress), virtual IPs
+//! (`vips`) and the isolation between containers (`isolation`) — the agent sets these —
+//! and the bridge, addresses and overlay as they are (`inspect`).
 
 use std::io::Read as _;
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use skiff_engine::network::isolation::{Isolation, Member};
 use skiff_engine::network::overlay::{Overlay, Peer, DEFAULT_PORT, DEFAULT_VNI};
 use skiff_engine::network::service::ServicePort;
 use skiff_engine::network::vip::ServiceVip;
@@ -42,6 +44,15 @@ enum Cmd {
     /// input; `[]` removes them all), as the agent does: each item is {"name", "vip",
     /// "backends": ["IP", …]}.
     Vips {
+        /// The file holding the list.
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+    },
+    /// Set this node's isolation between containers to exactly the JSON list in FILE (`-`:
+    /// standard input; `[]` removes it), as the agent does: each item is a container
+    /// {"address", "networks": ["ENV/NETWORK", …]}; a new connection between two listed
+    /// containers passes only if they share a network.
+    Isolation {
         /// The file holding the list.
         #[arg(value_name = "FILE")]
         file: std::path::PathBuf,
@@ -90,6 +101,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Cmd::Vips { file } => {
             let list: Vec<ServiceVip> = read_list(file, "virtual IPs")?;
             engine.set_service_vips(&list)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Isolation { file } => {
+            let members: Vec<Member> = read_list(file, "isolation members")?;
+            engine.set_isolation(&Isolation { members })?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Inspect { output } => inspect(&engine, *output),
