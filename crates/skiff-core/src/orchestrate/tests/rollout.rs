@@ -559,3 +559,24 @@ fn a_rollback_that_cannot_be_or_that_fails_pauses() {
         ["service web rev 2: rollback_paused 1>2 updated 1 failed 1 []"]
     );
 }
+
+#[test]
+fn a_global_service_rolls_out_node_by_node_and_a_paused_node_waits() {
+    let v2 = spec(
+        "busybox:2",
+        "      mode: global\n      update_config:\n        parallelism: 1\n",
+    );
+    let mut w = World::new(spec("busybox", "      mode: global\n"), 3)
+        .respec(v2)
+        .tasks(["n1", "n2", "n3"].map(|n| task(&format!("g{n}"), on(n), 1).at(n, Running)));
+    w.node_mut("n1").availability = Availability::Pause;
+    assert_eq!(
+        w.plan(),
+        [
+            "update gn2 shutdown rev 1: spec changed",
+            "create new1 n:n2: spec changed",
+            "service web rev 2: updating 1>2 updated 1 failed 0 [n:n2]",
+        ],
+        "one node at a time; the paused node keeps its task (nothing can be made there)"
+    );
+}
