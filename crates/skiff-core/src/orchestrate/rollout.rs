@@ -397,7 +397,13 @@ fn complete(now: Timestamp, status: &mut Rollout) {
         };
     } else {
         status.state = RolloutState::Completed;
-        status.message = format!("update completed: {} task(s) replaced", status.updated);
+        status.message = match status.failures {
+            0 => format!("update completed: {} task(s) replaced", status.updated),
+            f => format!(
+                "update completed: {} task(s) replaced, {f} new task(s) failed on the way",
+                status.updated
+            ),
+        };
     }
     status.completed_at = Some(now);
     status.next_batch_at = None;
