@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
+use skiff_engine::network::isolation::{Isolation, Member};
 use skiff_engine::network::vip::ServiceVip;
 use skiff_proto::agent::{Endpoint, Endpoints, ServiceInfo};
 
@@ -95,6 +96,40 @@ impl Directory {
             }
         }
         out
+    }
+
+    /// The node's isolation: every task address is a member on its service's networks (a
+    /// task whose service is unknown, on none: kept apart from every other); `pods`, the
+    /// cluster's pod CIDR, makes any other container address one of no network.
+    pub fn isolation(&self, pods: Vec<ipnet::Ipv4Net>) -> Isolation {
+        let mut members = Vec::new();
+        for data in self.envs.values() {
+            for e in data.endpoints.values() {
+                let Ok(address) = e.ip.parse::<Ipv4Addr>() else {
+                    continue;
+                };
+                let networks: Vec<String> = data
+                    .services
+                    .get(&format!("{}/{}", e.app, e.service))
+                    .map(|s| s.networks.iter().map(|n| n.id.clone()).collect())
+                    .unwrap_or_default();
+                // A member needs a network: one of its own, shared with no one.
+                let networks = if networks.is_empty() {
+                    vec![format!("task/{}", e.task_id)]
+                } else {
+                    networks
+                };
+                members.push(Member { address, networks });
+            }
+        }
+        // One address, one entry: a task replaced in place may briefly be listed twice.
+        members.sort_by_key(|m| m.address);
+        members.dedup_by_key(|m| m.address);
+        Isolation {
+            members,
+            pods,
+            nodes: Vec::new(),
+        }
     }
 
     /// The DNS table: every task address is a client scoped to its environment, app and its

@@ -72,3 +72,86 @@ fn a_client_calls_a_service_by_name_and_gets_answers_from_replicas_on_several_no
     let out = in_worker(&cluster, "node3", "nslookup web.shop.prod 2>&1; echo rc=$?");
     assert!(!out.contains("10.96."), "{out}");
 }
+
+/// The addresses of the running web tasks of `env`/`app`.
+fn web_ips(cluster: &TestCluster, env: &str, app: &str) -> Result<Vec<String>, String> {
+    let list = cluster.json(&["ps", "-a", "--env", env, "-o", "json"])?;
+    Ok(list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| &r["object"]["task"])
+        .filter(|t| {
+            t["app"] == app
+                && t["service"] == "web"
+                && t["observed"] == "running"
+                && t["desired"] == "running"
+        })
+        .filter_map(|t| t["ip"].as_str().map(str::to_owned))
+        .collect())
+}
+
+/// `sh -c` in the worker of `node`: whether `nc` could open a connection to `ip:80` (it sends
+/// a request and gets an answer).
+fn reaches(cluster: &TestCluster, node: &str, ip: &str) -> bool {
+    let out = in_worker(cluster, node, &http_get(ip));
+    !out.trim().is_empty() && !out.contains("refused") && !out.contains("timed out")
+}
+
+#[test]
+fn containers_reach_only_what_shares_a_network_with_them() {
+    let cluster = TestCluster::start();
+    apply_shop(&cluster);
+    // `blog` in dev, and `shop` again in prod: their web tasks are not the dev shop's.
+    let blog = orchestration_support::shop::SHOP
+        .replace("name: shop", "name: blog")
+        .replace("mode: global", "replicas: 0");
+    cluster.apply("blog", &blog);
+    cluster.skiff_ok(&["env", "create", "prod"]);
+    let file = cluster.compose_file("prod-shop", orchestration_support::shop::SHOP);
+    cluster.skiff_ok(&[
+        "apply",
+        "-f",
+        file.to_str().unwrap(),
+        "-p",
+        "shop",
+        "--env",
+        "prod",
+    ]);
+    let (prod, blog, own) = cluster.wait_for("the webs running", Duration::from_secs(60), |c| {
+        let (prod, blog, own) = (
+            web_ips(c, "prod", "shop")?,
+            web_ips(c, "dev", "blog")?,
+            web_ips(c, "dev", "shop")?,
+        );
+        if prod.len() == 3 && blog.len() == 3 && own.len() == 3 {
+            Ok((prod, blog, own))
+        } else {
+            Err(format!("prod {prod:?}, blog {blog:?}, shop {own:?}"))
+        }
+    });
+    // Give every node's isolation the new tasks' addresses (they follow within a second).
+    std::thread::sleep(Duration::from_secs(2));
+    for ip in &own {
+        assert!(
+            reaches(&cluster, "node1", ip),
+            "dev's shop worker → its own web {ip}"
+        );
+    }
+    for ip in prod.iter().chain(&blog) {
+        assert!(
+            !reaches(&cluster, "node1", ip),
+            "dev's shop worker reached {ip}, of another app or environment"
+        );
+    }
+    // The node itself still reaches every container, here and across the overlay.
+    for ip in own.iter().chain(&prod).chain(&blog) {
+        let out = cluster.net.hosts[0].sh(&format!(
+            "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 {ip} 80"
+        ));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("200"),
+            "node1 → {ip}: {out:?}"
+        );
+    }
+}

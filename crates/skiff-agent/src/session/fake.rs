@@ -99,6 +99,7 @@ impl Agent for Service {
             node_id: request.node_id,
             pod_subnet: format!("10.88.{n}.0/24"),
             revision: 1,
+            pod_cidr: "10.88.0.0/16".into(),
         }))
     }
 

@@ -97,6 +97,8 @@ pub struct Registration {
     pub pod_subnet: String,
     /// The state's revision the registration was written at.
     pub revision: u64,
+    /// The cluster's pod CIDR ("" from a server that does not say).
+    pub pod_cidr: String,
 }
 
 /// Why the session cannot go on.
@@ -261,6 +263,7 @@ impl Session {
             },
             pod_subnet: reply.pod_subnet,
             revision: reply.revision,
+            pod_cidr: reply.pod_cidr,
         })
     }
 

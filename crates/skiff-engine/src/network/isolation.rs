@@ -72,6 +72,16 @@ pub struct Isolation {
     /// The members, in any order.
     #[serde(default)]
     pub members: Vec<Member>,
+    /// The ranges container addresses come from (the cluster's pod CIDR): an address in them
+    /// that is not a member is a container on no network — another environment's, or one not
+    /// yet listed — which neither opens connections to members nor gets any from them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pods: Vec<ipnet::Ipv4Net>,
+    /// The nodes' own addresses inside those ranges (each node's bridge address and overlay
+    /// endpoint): a node's own connections, to containers of any network, are not its
+    /// containers' and are left alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<Ipv4Addr>,
 }
 
 /// A container address and the networks it is on.
@@ -206,16 +216,32 @@ impl Isolation {
             })
             .collect();
         members.sort();
-        Isolation { members }
+        let mut pods: Vec<ipnet::Ipv4Net> = self.pods.iter().map(|p| p.trunc()).collect();
+        pods.sort();
+        pods.dedup();
+        let mut nodes = self.nodes.clone();
+        nodes.sort();
+        nodes.dedup();
+        Isolation {
+            members,
+            pods,
+            nodes,
+        }
     }
 
-    /// Whether a new connection from `from` to `to` is allowed: always, unless both are
-    /// members, then iff they share a network. (The model the rules carry out, for tests.)
+    /// Whether a new connection from `from` to `to` is allowed: always, unless one is a
+    /// member and the other a member or an address of [`Isolation::pods`]; then iff they share
+    /// a network. (The model the rules carry out, for tests.)
     pub fn allows(&self, from: Ipv4Addr, to: Ipv4Addr) -> bool {
         let nets = |a| self.members.iter().find(|m| m.address == a);
+        let pod = |a| {
+            !self.nodes.contains(&a) && self.pods.iter().any(|p: &ipnet::Ipv4Net| p.contains(&a))
+        };
         match (nets(from), nets(to)) {
             (Some(f), Some(t)) => f.networks.iter().any(|n| t.networks.contains(n)),
-            _ => true,
+            (Some(_), None) => !pod(to),
+            (None, Some(_)) => !pod(from),
+            (None, None) => true,
         }
     }
 }
@@ -315,6 +341,8 @@ pub fn render(iso: &Isolation, vips: &[Ipv4Addr], local: &BTreeMap<Ipv4Addr, Str
     let iso = iso.normalized();
     let mut s = format!("table ip {TABLE} {{\n");
     set(&mut s, "iso_vips", None, vips.iter().copied());
+    pods_set(&mut s, &iso.pods);
+    set(&mut s, "iso_nodes", None, iso.nodes.iter().copied());
     s.push_str(&declarations(
         &iso,
         &[
@@ -326,13 +354,19 @@ pub fn render(iso: &Isolation, vips: &[Ipv4Addr], local: &BTreeMap<Ipv4Addr, Str
         "\tchain isolation {\n\
          \t\ttype filter hook forward priority 0; policy accept;\n\
          \t\tct state established,related accept\n\
-         \t\tip daddr != @iso_members accept\n\
+         \t\tip daddr != @iso_members ip daddr != @iso_pods accept\n\
+         \t\tip daddr @iso_nodes accept\n\
          \t\tct status dnat ct original ip daddr != @iso_vips accept\n\
          \t\tip saddr vmap @iso_member_nets\n\
+         \t\tip daddr != @iso_members accept\n\
+         \t\tip saddr @iso_nodes accept\n\
+         \t\tip saddr @iso_pods meta l4proto tcp reject with tcp reset\n\
+         \t\tip saddr @iso_pods reject with icmp type admin-prohibited\n\
          \t}\n}\n",
     );
     let _ = writeln!(s, "table bridge {TABLE} {{");
     s.push_str(&ports_set(local));
+    pods_set(&mut s, &iso.pods);
     s.push_str(&declarations(&iso, &["drop"]));
     s.push_str(
         "\tchain prerouting {\n\
@@ -340,9 +374,22 @@ pub fn render(iso: &Isolation, vips: &[Ipv4Addr], local: &BTreeMap<Ipv4Addr, Str
          \t\tiifname \"sk*\" iifname . ip saddr != @iso_ports drop\n\
          \t\tiifname \"sk*\" iifname . arp saddr ip != @iso_ports drop\n\
          \t\tmeta pkttype != host ip daddr @iso_members ip saddr vmap @iso_member_nets\n\
+         \t\tmeta pkttype != host ip daddr @iso_members ip saddr @iso_pods drop\n\
          \t}\n}\n",
     );
     s
+}
+
+/// The set `iso_pods` of the ranges container addresses come from.
+fn pods_set(s: &mut String, pods: &[ipnet::Ipv4Net]) {
+    let _ = writeln!(s, "\tset iso_pods {{");
+    let _ = writeln!(s, "\t\ttype ipv4_addr");
+    let _ = writeln!(s, "\t\tflags interval");
+    if !pods.is_empty() {
+        let ranges: Vec<String> = pods.iter().map(ToString::to_string).collect();
+        let _ = writeln!(s, "\t\telements = {{ {} }}", ranges.join(", "));
+    }
+    let _ = writeln!(s, "\t}}");
 }
 
 /// The set `iso_ports` of the bridge table: each container's bridge port (the host end of its

@@ -29,6 +29,8 @@ fn example() -> Isolation {
             member("10.87.0.6", &["prod/a"]),         // p1
             member("10.88.0.2", &["dev/b", "dev/b"]), // r1, a network twice
         ],
+        pods: Vec::new(),
+        nodes: Vec::new(),
     }
 }
 
@@ -53,6 +55,13 @@ fn the_rules_are_sets_per_network_and_a_chain_per_combination() {
 \tset iso_vips {
 \t\ttype ipv4_addr
 \t\telements = { 10.96.0.10 }
+\t}
+\tset iso_pods {
+\t\ttype ipv4_addr
+\t\tflags interval
+\t}
+\tset iso_nodes {
+\t\ttype ipv4_addr
 \t}
 \tset iso_members {
 \t\ttype ipv4_addr
@@ -103,9 +112,14 @@ fn the_rules_are_sets_per_network_and_a_chain_per_combination() {
 \tchain isolation {
 \t\ttype filter hook forward priority 0; policy accept;
 \t\tct state established,related accept
-\t\tip daddr != @iso_members accept
+\t\tip daddr != @iso_members ip daddr != @iso_pods accept
+\t\tip daddr @iso_nodes accept
 \t\tct status dnat ct original ip daddr != @iso_vips accept
 \t\tip saddr vmap @iso_member_nets
+\t\tip daddr != @iso_members accept
+\t\tip saddr @iso_nodes accept
+\t\tip saddr @iso_pods meta l4proto tcp reject with tcp reset
+\t\tip saddr @iso_pods reject with icmp type admin-prohibited
 \t}
 }
 table bridge skiff {
@@ -119,6 +133,7 @@ table bridge skiff {
 \t\tiifname \"sk*\" iifname . ip saddr != @iso_ports drop
 \t\tiifname \"sk*\" iifname . arp saddr ip != @iso_ports drop
 \t\tmeta pkttype != host ip daddr @iso_members ip saddr vmap @iso_member_nets
+\t\tmeta pkttype != host ip daddr @iso_members ip saddr @iso_pods drop
 \t}
 }
 "
@@ -131,6 +146,10 @@ table bridge skiff {
 \t\ttype ifname . ipv4_addr
 \t\tflags interval
 \t\telements = { \"sk1a2b3c4d*\" . 10.87.0.2, \"ska0b1c2d3*\" . 10.87.0.3, \"skffee0011*\" . 10.87.0.4 }
+\t}
+\tset iso_pods {
+\t\ttype ipv4_addr
+\t\tflags interval
 \t}
 \tset iso_members {
 "
@@ -286,7 +305,14 @@ fn bad_lists_are_refused_naming_the_member() {
         ),
     ];
     for (members, want) in cases {
-        let err = Isolation { members }.check().expect_err(want).to_string();
+        let err = Isolation {
+            members,
+            pods: Vec::new(),
+            nodes: Vec::new(),
+        }
+        .check()
+        .expect_err(want)
+        .to_string();
         assert!(err.contains(want), "{err:?} should contain {want:?}");
     }
     let addr = |i: usize| Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 0, 0, 1)) + i as u32);
@@ -297,6 +323,8 @@ fn bad_lists_are_refused_naming_the_member() {
                 networks: vec!["dev/a".into()],
             })
             .collect(),
+        pods: Vec::new(),
+        nodes: Vec::new(),
     };
     assert!(many
         .check()
@@ -310,6 +338,8 @@ fn bad_lists_are_refused_naming_the_member() {
                 networks: vec![format!("dev/n{i}")],
             })
             .collect(),
+        pods: Vec::new(),
+        nodes: Vec::new(),
     };
     let err = nets.check().unwrap_err().to_string();
     assert!(err.contains("4097 distinct networks"), "{err}");
@@ -318,6 +348,8 @@ fn bad_lists_are_refused_naming_the_member() {
             address: addr(0),
             networks: (0..=MAX_MEMBER_NETWORKS).map(|i| format!("n{i}")).collect(),
         }],
+        pods: Vec::new(),
+        nodes: Vec::new(),
     };
     let err = wide.check().unwrap_err().to_string();
     assert!(err.contains("member 10.0.0.1: 65 networks"), "{err}");
@@ -397,6 +429,8 @@ fn set_renders_with_the_rest_forgets_on_empty_and_a_refusal_changes_nothing() {
     fw.fail_nft.set(true);
     let other = Isolation {
         members: vec![member("10.87.0.2", &["dev/z"])],
+        pods: Vec::new(),
+        nodes: Vec::new(),
     };
     assert!(set_with(&store, &other, &fw).is_err());
     assert_eq!(std::fs::read(store.path()).unwrap(), before);
@@ -427,4 +461,40 @@ add element bridge skiff iso_ports { \"sk1a2b3c4d*\" . 10.87.0.2, \"ska0b1c2d3*\
         refresh(&example().normalized(), &BTreeMap::new()).unwrap(),
         "add element ip skiff iso_members { 10.87.0.2 }\nadd element bridge skiff iso_members { 10.87.0.2 }\n"
     );
+}
+
+#[test]
+fn pod_addresses_that_are_not_members_are_on_no_network() {
+    let mut iso = example();
+    iso.pods = vec![
+        "10.87.0.0/16".parse().unwrap(),
+        "10.88.0.0/16".parse().unwrap(),
+    ];
+    let ip = |t: &str| t.parse::<Ipv4Addr>().unwrap();
+    // 10.87.0.9 is a container of another environment (or not yet listed): kept apart from
+    // members both ways, free with other non-members; addresses outside the pods stay free.
+    assert!(!iso.allows(ip("10.87.0.9"), ip("10.87.0.2")));
+    assert!(!iso.allows(ip("10.87.0.2"), ip("10.87.0.9")));
+    assert!(iso.allows(ip("10.87.0.9"), ip("10.88.0.9")));
+    assert!(iso.allows(ip("10.0.0.1"), ip("10.87.0.2")));
+    assert!(iso.allows(ip("10.87.0.2"), ip("10.0.0.1")));
+    assert!(iso.allows(ip("10.87.0.2"), ip("10.87.0.3")));
+    // A node's own addresses in the ranges are the node's, not a container's.
+    iso.nodes = vec![ip("10.88.0.0"), ip("10.88.0.1")];
+    assert!(iso.allows(ip("10.88.0.0"), ip("10.87.0.2")));
+    assert!(iso.allows(ip("10.87.0.2"), ip("10.88.0.1")));
+    let got = render(&iso, &[], &local());
+    for want in [
+        "elements = { 10.87.0.0/16, 10.88.0.0/16 }",
+        "ip daddr != @iso_members ip daddr != @iso_pods accept",
+        "ip saddr @iso_pods meta l4proto tcp reject with tcp reset",
+        "\tset iso_nodes {\n\t\ttype ipv4_addr\n\t\telements = { 10.88.0.0, 10.88.0.1 }\n\t}\n",
+        "ip saddr @iso_nodes accept",
+        "meta pkttype != host ip daddr @iso_members ip saddr @iso_pods drop",
+    ] {
+        assert!(got.contains(want), "missing {want:?} in\n{got}");
+    }
+    // Without pods, the set is empty: the rules match nothing.
+    let none = render(&example(), &[], &local());
+    assert!(none.contains("\tset iso_pods {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}\n"));
 }

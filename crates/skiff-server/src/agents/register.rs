@@ -259,6 +259,7 @@ pub async fn register(
                     node_id: registration.id.to_string(),
                     pod_subnet,
                     revision,
+                    pod_cidr: cidr.to_string(),
                 })
             }
             // Another write (an operator's drain, the node monitor) came first: re-read.

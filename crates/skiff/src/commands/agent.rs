@@ -319,9 +319,16 @@ fn executor(options: EngineOptions, serve: NodeServe) -> anyhow::Result<Executor
                 let engine = Arc::new(Engine::open(options).map_err(|e| {
                     anyhow::anyhow!("opening the engine for pod subnet {subnet}: {e}")
                 })?);
+                // A server that does not say leaves isolation to the listed containers alone.
+                let cluster = skiff_agent::services::Cluster {
+                    pods: registration.pod_cidr.parse().into_iter().collect(),
+                    subnet,
+                    peers: peers.clone(),
+                };
                 tokio::spawn(skiff_agent::services::follow(
                     engine.clone(),
                     dns,
+                    cluster,
                     directory,
                 ));
                 match local {

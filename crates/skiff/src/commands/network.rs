@@ -56,6 +56,15 @@ enum Cmd {
         /// The file holding the list.
         #[arg(value_name = "FILE")]
         file: std::path::PathBuf,
+        /// A range container addresses come from (the cluster's pod CIDR; repeatable): an
+        /// address of it that is not listed is a container on no network, kept apart from the
+        /// listed ones.
+        #[arg(long = "pods", value_name = "CIDR")]
+        pods: Vec<ipnet::Ipv4Net>,
+        /// A node's own address inside those ranges (repeatable): its connections are left
+        /// alone.
+        #[arg(long = "node", value_name = "IP")]
+        nodes: Vec<std::net::Ipv4Addr>,
     },
     /// Show the bridge, the node subnet, the container addresses and the overlay as they are.
     #[command(visible_alias = "ls")]
@@ -103,9 +112,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             engine.set_service_vips(&list)?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Isolation { file } => {
+        Cmd::Isolation { file, pods, nodes } => {
             let members: Vec<Member> = read_list(file, "isolation members")?;
-            engine.set_isolation(&Isolation { members })?;
+            engine.set_isolation(&Isolation {
+                members,
+                pods: pods.clone(),
+                nodes: nodes.clone(),
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Inspect { output } => inspect(&engine, *output),
