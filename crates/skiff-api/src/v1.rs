@@ -146,6 +146,18 @@ pub struct ScaleRequest {
     pub replicas: u32,
 }
 
+/// `POST /v1/envs/{env}/apps/{app}/rollback`: roll the app, or one service, back to an
+/// earlier spec kept in its history.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// Only this service, to its newest earlier spec that runs differently (at its current
+    /// replica count); without, the whole app to its previous revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+}
+
 /// `POST /v1/cluster/members`: add a server (as a learner, then a voter).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

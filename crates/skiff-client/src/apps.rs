@@ -1,7 +1,7 @@
 //! `/v1/envs/{env}/apps` and the services under them.
 
 use reqwest::Method;
-use skiff_api::v1::{ScaleRequest, WriteResult};
+use skiff_api::v1::{RollbackRequest, ScaleRequest, WriteResult};
 use skiff_api::AppSpec;
 use skiff_core::api::{AppHistory, ApplyResult, List};
 use skiff_core::Record;
@@ -87,6 +87,25 @@ impl Client {
             .json(&ScaleRequest { replicas })?
             .idempotent();
         self.call(call).await
+    }
+}
+
+impl Client {
+    /// `POST /v1/envs/{env}/apps/{app}/rollback`: a new app revision restoring an earlier
+    /// spec, of `service` alone or of the whole app. Not retried once sent: undoing twice
+    /// goes back and forth.
+    pub async fn rollback_app(
+        &self,
+        env: &str,
+        app: &str,
+        service: Option<&str>,
+    ) -> Result<ApplyResult, Error> {
+        let path = ["v1", "envs", env, "apps", app, "rollback"];
+        let request = RollbackRequest {
+            service: service.map(str::to_owned),
+        };
+        self.call(Call::new(Method::POST, &path).json(&request)?)
+            .await
     }
 }
 

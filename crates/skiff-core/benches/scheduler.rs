@@ -215,6 +215,7 @@ impl Cluster {
                 spec_revision: 1,
                 spec: service_spec(&base, i, count, &mut rng),
                 vip: None,
+                rollout: None,
             };
             for slot in 1..=count {
                 pending.push(task(&service, slot as u32));

@@ -36,6 +36,8 @@ enum Command {
     Ps(commands::ps::Args),
     /// Set replicated services' task counts.
     Scale(commands::scale::Args),
+    /// How a changed spec rolls out, the revisions kept, and rolling back (`undo`).
+    Rollout(commands::rollout::Args),
     /// Print what a service's tasks wrote (`-f` to follow).
     Logs(commands::logs::Args),
     /// Run a command in a task's container and exit with its exit code.
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
         Command::Rm(args) => commands::rm::run(args),
         Command::Ps(args) => commands::ps::run(args),
         Command::Scale(args) => commands::scale::run(args),
+        Command::Rollout(args) => commands::rollout::run(args),
         Command::Logs(args) => commands::logs::run(args),
         Command::Exec(args) => commands::exec::run(args),
         Command::Node(args) => commands::node::run(args),

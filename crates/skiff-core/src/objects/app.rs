@@ -81,6 +81,10 @@ pub struct Service {
     /// service whose `endpoint_mode` is `vip` (none with `dnsrr`) and an apply keeps it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vip: Option<std::net::Ipv4Addr>,
+    /// How the latest change of its spec is rolling out; written by the orchestrator (and by
+    /// a rollback the operator asks for), kept by applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<super::Rollout>,
 }
 
 impl Service {

@@ -7,6 +7,7 @@ mod key;
 mod name;
 mod node;
 mod payload;
+mod rollout;
 mod task;
 mod token;
 
@@ -18,6 +19,7 @@ pub use key::{Key, KeyError, Kind, MAX_KEY_LEN};
 pub use name::{Name, NameError, MAX_NAME_LEN};
 pub use node::{Availability, Node, NodeResources, NodeStatus};
 pub use payload::{Config, Secret};
+pub use rollout::{Rollout, RolloutState, Watched};
 pub use task::{DesiredState, Health, Slot, Task, TaskState, Timestamp};
 pub use token::{Role, Token, TokenScope};
 

@@ -21,11 +21,13 @@ pub struct OrchestratorInput<'a> {
     /// The time the round runs at: stamped on the tasks it creates and changes, and what
     /// restart delays are measured against.
     pub now: Timestamp,
-    /// Every service that exists. Tasks of services not listed are removed.
-    pub services: Vec<&'a Service>,
-    /// The apps, for their spec history: a task made from an earlier spec is kept (and
-    /// re-stamped) when the spec changed only in what does not reach its container.
-    pub apps: Vec<&'a App>,
+    /// Every service that exists, with its record's revision (a rollout's status is written
+    /// over it). Tasks of services not listed are removed.
+    pub services: Vec<(&'a Service, u64)>,
+    /// The apps with their records' revisions, for their spec history: a task made from an
+    /// earlier spec is kept (and re-stamped) when the spec changed only in what does not reach
+    /// its container, and a rollback restores an earlier spec as a new revision.
+    pub apps: Vec<(&'a App, u64)>,
     /// The environments, for their node selectors (global services).
     pub envs: Vec<&'a Environment>,
     /// Every node.
@@ -43,12 +45,12 @@ impl<'a> OrchestratorInput<'a> {
         };
         for record in state.list(&Kind::Service.prefix()) {
             if let Object::Service(s) = &record.object {
-                input.services.push(s);
+                input.services.push((s, record.mod_revision));
             }
         }
         for record in state.list(&Kind::App.prefix()) {
             if let Object::App(a) = &record.object {
-                input.apps.push(a);
+                input.apps.push((a, record.mod_revision));
             }
         }
         for record in state.list(&Kind::Environment.prefix()) {

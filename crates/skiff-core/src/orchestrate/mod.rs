@@ -16,11 +16,15 @@
 //!   environment's node selector, the placement constraints), and keeps, without creating,
 //!   its task on a paused node;
 //! * a wanted slot with no task wanted running gets a new one (pending, on no node, at the
-//!   service's spec revision); if several are wanted running, all but the newest stop;
+//!   service's spec revision); if several are wanted running, all but the newest of the
+//!   service's spec stop (under start-first, an old task stays until its successor is ready);
 //! * the task wanted running is replaced (the old one told to shut down, a new one created in
 //!   the same transaction) when it is over for good, when its node is down, drained or gone,
 //!   or when it runs an older spec that changes its container; see `slots::judge` for the
-//!   exact order and the restart-condition rule;
+//!   exact order and the restart-condition rule. Replacing tasks of an older spec is paced by
+//!   the service's rollout (`rollout`: batches per `update_config`, failures counted within
+//!   the monitor window, pause, continue or an automatic rollback to the previous spec as a new
+//!   app revision), its progress written on the service object;
 //! * a slot no longer wanted has its task stopped: `remove` for a scale-down, a changed mode or
 //!   a gone node; `shutdown` for a global service's node that is no longer eligible;
 //! * the tasks of a service that no longer exists are removed;
@@ -34,22 +38,25 @@
 mod input;
 pub mod nodes;
 mod plan;
+mod rollout;
 mod slots;
-mod update;
+pub(crate) mod update;
 pub mod vips;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use skiff_api::ServiceMode;
 
 pub use input::{OrchestratorInput, StoredTask};
 pub use nodes::{going_down, monitor, NodeChange, NodeMonitorInput, NodeMonitorPlan, StoredNode};
 pub use plan::{Action, Change, OrchestratorPlan, Reason};
+pub use rollout::{MAX_SLOTS_PER_ROUND, READY_TIMEOUT_MS};
 pub use vips::{assign_vips, VipChange, VipPlan, VipRange, VipRangeError};
 
-use crate::objects::{Availability, DesiredState, Name, Node, Service, Slot};
+use crate::objects::{App, Availability, DesiredState, Name, Node, Service, Slot};
 use crate::schedule::node_eligible;
 use crate::schedule::Filter;
+use rollout::{SlotView, Step};
 use slots::{SlotContext, Want};
 
 /// How many stopped tasks a slot keeps as history (Swarm's `task_history_retention_limit`).
@@ -72,41 +79,44 @@ pub fn reconcile(
     }
     let lookup = |id: &Name| nodes.get(id).copied();
     let mut plan = OrchestratorPlan::default();
-    for service in input.services.iter().copied() {
+    let mut rolled_back: HashSet<(&Name, &Name)> = HashSet::new();
+    for &(service, revision) in &input.services {
         let key = (
             service.env.as_str(),
             service.app.as_str(),
             service.name.as_str(),
         );
-        let mut tasks = by_service.remove(&key).unwrap_or_default();
+        let tasks = by_service.remove(&key).unwrap_or_default();
+        let app = input
+            .apps
+            .iter()
+            .copied()
+            .find(|(a, _)| a.env == service.env && a.name == service.app);
         let cx = SlotContext {
             now: input.now,
             service,
-            app: input
-                .apps
-                .iter()
-                .copied()
-                .find(|a| a.env == service.env && a.name == service.app),
+            app: app.map(|(a, _)| a),
             node: &lookup,
+            outdated: Default::default(),
         };
         let wanted = wanted_slots(input, service);
         let slots: BTreeSet<Slot> = tasks.keys().chain(wanted.keys()).cloned().collect();
-        for slot in slots {
-            let want = wanted
-                .get(&slot)
-                .copied()
-                .unwrap_or_else(|| unwanted(service, &slot, &nodes));
-            let group = slots::decide(
-                &cx,
-                &slot,
-                want,
-                tasks.remove(&slot).unwrap_or_default(),
-                new_id,
-            );
-            if !group.is_empty() {
-                plan.groups.push(group);
-            }
-        }
+        let wants: BTreeMap<Slot, Want> = slots
+            .into_iter()
+            .map(|slot| {
+                let want = wanted
+                    .get(&slot)
+                    .copied()
+                    .unwrap_or_else(|| unwanted(service, &slot, &nodes));
+                (slot, want)
+            })
+            .collect();
+        let round = ServiceRound {
+            cx: &cx,
+            revision,
+            app_revision: app.map_or(0, |(_, r)| r),
+        };
+        round.decide(wants, tasks, &mut rolled_back, &mut plan, new_id);
     }
     for slots in by_service.into_values() {
         for tasks in slots.into_values() {
@@ -117,6 +127,116 @@ pub fn reconcile(
         }
     }
     plan
+}
+
+/// One service's part of a round.
+struct ServiceRound<'c, 'a, 'i> {
+    cx: &'c SlotContext<'a, 'i>,
+    /// The revision its record was read at.
+    revision: u64,
+    /// The revision its app's record was read at.
+    app_revision: u64,
+}
+
+impl<'a> ServiceRound<'_, 'a, '_> {
+    /// Adds the service's groups to `plan`: its rollout's step (or the rollback it starts —
+    /// one per app and round, each writing a new app revision), then each slot's changes, the
+    /// slots of the rollout's batch and its status in one group.
+    fn decide<'t>(
+        &self,
+        wants: BTreeMap<Slot, Want>,
+        mut tasks: BTreeMap<Slot, Vec<StoredTask<'t>>>,
+        rolled_back: &mut HashSet<(&'a Name, &'a Name)>,
+        plan: &mut OrchestratorPlan,
+        new_id: &mut dyn FnMut() -> Name,
+    ) {
+        let (cx, service) = (self.cx, self.cx.service);
+        let mut step = rollout::step(cx, &views(cx, &wants, &mut tasks));
+        if let Some((new_app, new_service)) = step.rollback.take() {
+            if rolled_back.insert((&service.env, &service.app)) {
+                let group = rollback_group(new_app, self.app_revision, new_service, self.revision);
+                plan.groups.push(group);
+                return;
+            }
+            step = Step {
+                order: step.order,
+                ..Step::hold(service.rollout.clone())
+            };
+        }
+        let mut rollout_group = Vec::new();
+        for (slot, want) in wants {
+            let slot_tasks = tasks.remove(&slot).unwrap_or_default();
+            let group = slots::decide(cx, &slot, want, step.pace(&slot), slot_tasks, new_id);
+            if step.go.contains(&slot) {
+                let created = group.iter().find_map(|c| match &c.action {
+                    Action::Create(t) => Some(t.id.clone()),
+                    _ => None,
+                });
+                if let Some(id) = created {
+                    step.started(&slot, &id, cx.now);
+                }
+                rollout_group.extend(group);
+            } else if !group.is_empty() {
+                plan.groups.push(group);
+            }
+        }
+        if step.status != service.rollout {
+            let mut changed = service.clone();
+            changed.rollout = step.status;
+            rollout_group.push(Change {
+                action: Action::Service {
+                    service: Box::new(changed),
+                    revision: self.revision,
+                },
+                reason: Reason::Rollout,
+            });
+        }
+        if !rollout_group.is_empty() {
+            plan.groups.push(rollout_group);
+        }
+    }
+}
+
+/// Each slot as the rollout sees it (sorting each slot's tasks, oldest first, on the way).
+fn views<'t>(
+    cx: &SlotContext<'_, '_>,
+    wants: &BTreeMap<Slot, Want>,
+    tasks: &mut BTreeMap<Slot, Vec<StoredTask<'t>>>,
+) -> BTreeMap<Slot, SlotView<'t>> {
+    wants
+        .iter()
+        .map(|(slot, want)| {
+            let list = tasks.entry(slot.clone()).or_default();
+            slots::sort(list);
+            let current = slots::current(cx, list).map(|t| t.task);
+            let view = SlotView {
+                want: *want,
+                current,
+                outdated: current.is_some_and(|t| !slots::up_to_date(cx, t)),
+            };
+            (slot.clone(), view)
+        })
+        .collect()
+}
+
+/// The writes of a rollback, in one group: the app's new revision and the service restored.
+fn rollback_group(app: App, app_revision: u64, service: Service, revision: u64) -> Vec<Change> {
+    vec![
+        Change {
+            action: Action::App {
+                app: Box::new(app),
+                revision: app_revision,
+            },
+            reason: Reason::Rollback,
+        },
+        Change {
+            action: Action::Service {
+                service: Box::new(service),
+                revision,
+            },
+            reason: Reason::Rollback,
+        },
+    ]
 }
 
 /// The slots `service` wants, with how: every replica up to its count, or its task on every

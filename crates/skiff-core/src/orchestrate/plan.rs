@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::objects::{Key, Name, Object, Task};
+use crate::objects::{App, Key, Name, Object, Service, Task};
 use crate::state::{Command, Expect, Op};
 
 /// What one round of the orchestrator decided: changes to tasks, grouped so that the changes
@@ -22,7 +22,7 @@ pub struct Change {
     pub reason: Reason,
 }
 
-/// A write to one task.
+/// A write to one task (or, for a rollout, to its service and app).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// A new task (the key must be free).
@@ -32,6 +32,22 @@ pub enum Action {
     Update {
         /// The task after the change.
         task: Task,
+        /// The revision it was read at.
+        revision: u64,
+    },
+    /// The service as it should become (its rollout status, and for a rollback its restored
+    /// spec), over the stored one at `revision`.
+    Service {
+        /// The service after the change.
+        service: Box<Service>,
+        /// The revision it was read at.
+        revision: u64,
+    },
+    /// The app with a new revision that restores a service's earlier spec (a rollback), over
+    /// the stored one at `revision`.
+    App {
+        /// The app after the change.
+        app: Box<App>,
         /// The revision it was read at.
         revision: u64,
     },
@@ -75,6 +91,14 @@ pub enum Reason {
     NodeDrained,
     /// More than one task of the slot is wanted running; all but the newest stop.
     Duplicate,
+    /// A task of an older spec whose successor in the slot is ready (start-first), or that a
+    /// rollback's restored task takes over from.
+    Superseded,
+    /// The service's rollout moved on (its status on the service object).
+    Rollout,
+    /// The service's rollout failed and rolls back: a new app revision restores the earlier
+    /// spec.
+    Rollback,
     /// A stopped task beyond the slot's history limit, or one wanted removed that is over or
     /// never ran anywhere.
     Cleanup,
@@ -94,6 +118,9 @@ impl fmt::Display for Reason {
             Reason::NodeDown => "node down",
             Reason::NodeDrained => "node drained",
             Reason::Duplicate => "duplicate in slot",
+            Reason::Superseded => "successor ready",
+            Reason::Rollout => "rollout progress",
+            Reason::Rollback => "rollback",
             Reason::Cleanup => "history cleanup",
         })
     }
@@ -106,6 +133,10 @@ impl Change {
             Action::Update { task, revision } => {
                 Op::put(Object::Task(task), Expect::Revision(revision))
             }
+            Action::Service { service, revision } => {
+                Op::put(Object::Service(service), Expect::Revision(revision))
+            }
+            Action::App { app, revision } => Op::put(Object::App(*app), Expect::Revision(revision)),
             Action::Delete { id, revision } => Op::Delete {
                 key: Key::Task { id },
                 expect: Expect::Revision(revision),

@@ -1,6 +1,10 @@
 //! The decisions for one slot of one service: keep, create, replace, retire, clean up.
 
-use skiff_api::RestartCondition;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use skiff_api::app::HealthTest;
+use skiff_api::{RestartCondition, ServiceSpec, UpdateOrder};
 
 use super::input::StoredTask;
 use super::plan::{Action, Change, Reason};
@@ -29,6 +33,39 @@ pub(super) struct SlotContext<'a, 'i> {
     pub(super) service: &'a Service,
     pub(super) app: Option<&'a App>,
     pub(super) node: &'i dyn Fn(&Name) -> Option<&'a Node>,
+    /// [`update::judge`]'s verdict per older spec revision, computed once per service and
+    /// round: comparing specs clones one, and a rollout keeps outdated tasks for many rounds.
+    pub(super) outdated: RefCell<HashMap<u64, Outdated>>,
+}
+
+impl SlotContext<'_, '_> {
+    /// [`update::judge`] of a task of an older spec, remembered by revision.
+    fn judge_outdated(&self, task: &Task) -> Outdated {
+        *self
+            .outdated
+            .borrow_mut()
+            .entry(task.spec_revision)
+            .or_insert_with(|| update::judge(self.app, self.service, task))
+    }
+}
+
+/// How the slot's task of an older spec may be replaced this round (the service's rollout
+/// decides, `super::rollout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pace {
+    /// Now, in this order.
+    Now(UpdateOrder),
+    /// Not this round: the slot waits for its batch, or the rollout is paused. The rollout's
+    /// order still says whether an old task stays beside a successor not yet ready.
+    Hold(UpdateOrder),
+}
+
+impl Pace {
+    fn order(self) -> UpdateOrder {
+        match self {
+            Pace::Now(order) | Pace::Hold(order) => order,
+        }
+    }
 }
 
 /// The changes for the tasks of one slot of a service that exists. `tasks` may be empty.
@@ -36,28 +73,28 @@ pub(super) fn decide(
     cx: &SlotContext<'_, '_>,
     slot: &Slot,
     want: Want,
+    pace: Pace,
     mut tasks: Vec<StoredTask<'_>>,
     new_id: &mut dyn FnMut() -> Name,
 ) -> Vec<Change> {
-    tasks.sort_by(|a, b| (a.task.created_at, &a.task.id).cmp(&(b.task.created_at, &b.task.id)));
+    sort(&mut tasks);
     let mut changes = Vec::new();
     let mut touched: Vec<&Name> = Vec::new();
-    let running: Vec<StoredTask<'_>> = tasks
-        .iter()
-        .copied()
-        .filter(|t| t.task.desired == DesiredState::Running)
-        .collect();
-    let (current, older) = match running.split_last() {
-        Some((current, older)) => (Some(*current), older),
-        None => (None, &[][..]),
-    };
-    for old in older {
-        changes.extend(retire(
-            cx.now,
-            *old,
-            DesiredState::Shutdown,
-            Reason::Duplicate,
-        ));
+    let current = current(cx, &tasks);
+    let handover = current
+        .filter(|_| pace.order() == UpdateOrder::StartFirst)
+        .and_then(|c| handover(cx, &tasks, c));
+    for old in running(&tasks) {
+        let id = &old.task.id;
+        if current.is_some_and(|c| &c.task.id == id) || handover.is_some_and(|h| &h.task.id == id) {
+            continue;
+        }
+        let reason = if up_to_date(cx, old.task) {
+            Reason::Duplicate
+        } else {
+            Reason::Superseded
+        };
+        changes.extend(retire(cx.now, old, DesiredState::Shutdown, reason));
         touched.push(&old.task.id);
     }
     match (want, current) {
@@ -69,6 +106,7 @@ pub(super) fn decide(
         (Want::Run, None) => changes.push(create(cx, slot, Reason::MissingSlot, new_id)),
         (Want::Run | Want::Keep, Some(t)) => match judge(cx, t.task) {
             Verdict::Keep => {}
+            Verdict::Replace(Reason::Outdated) if matches!(pace, Pace::Hold(_)) => {}
             Verdict::Restamp => {
                 let mut task = t.task.clone();
                 task.spec_revision = cx.service.spec_revision;
@@ -83,8 +121,13 @@ pub(super) fn decide(
                 touched.push(&t.task.id);
             }
             Verdict::Replace(reason) => {
-                changes.extend(retire(cx.now, t, DesiredState::Shutdown, reason));
-                touched.push(&t.task.id);
+                let start_first = reason == Reason::Outdated
+                    && pace == Pace::Now(UpdateOrder::StartFirst)
+                    && want == Want::Run;
+                if !start_first {
+                    changes.extend(retire(cx.now, t, DesiredState::Shutdown, reason));
+                    touched.push(&t.task.id);
+                }
                 if want == Want::Run {
                     changes.push(create(cx, slot, reason, new_id));
                 }
@@ -94,6 +137,74 @@ pub(super) fn decide(
     let rest = tasks.iter().filter(|t| !touched.contains(&&t.task.id));
     changes.extend(clean_up(rest.copied()));
     changes
+}
+
+/// Sorts a slot's tasks oldest first.
+pub(super) fn sort(tasks: &mut [StoredTask<'_>]) {
+    tasks.sort_by(|a, b| (a.task.created_at, &a.task.id).cmp(&(b.task.created_at, &b.task.id)));
+}
+
+/// The slot's tasks wanted running, oldest first.
+fn running<'a, 't>(tasks: &'a [StoredTask<'t>]) -> impl Iterator<Item = StoredTask<'t>> + 'a {
+    tasks
+        .iter()
+        .copied()
+        .filter(|t| t.task.desired == DesiredState::Running)
+}
+
+/// The task a slot runs, of those wanted running (sorted oldest first): the newest made from
+/// the service's spec (or from one that runs alike), else the newest. During a start-first
+/// update the new task is current while the old one still runs; during a rollback the old
+/// task is current again.
+pub(super) fn current<'t>(
+    cx: &SlotContext<'_, '_>,
+    tasks: &[StoredTask<'t>],
+) -> Option<StoredTask<'t>> {
+    let running: Vec<StoredTask<'t>> = running(tasks).collect();
+    running
+        .iter()
+        .rev()
+        .find(|t| up_to_date(cx, t.task))
+        .or(running.last())
+        .copied()
+}
+
+/// The task of an older spec that keeps running beside `current` until `current` is ready
+/// (start-first: the old task stops once its successor runs, and healthy if it has a
+/// healthcheck): the newest such, if `current` is of the service's spec and not ready.
+fn handover<'t>(
+    cx: &SlotContext<'_, '_>,
+    tasks: &[StoredTask<'t>],
+    current: StoredTask<'t>,
+) -> Option<StoredTask<'t>> {
+    if !up_to_date(cx, current.task) || ready(&cx.service.spec, current.task) {
+        return None;
+    }
+    running(tasks)
+        .filter(|t| t.task.id != current.task.id && !up_to_date(cx, t.task))
+        .filter(|t| !t.task.observed.is_terminal())
+        .last()
+}
+
+/// Whether `task` runs the service's spec, or one that gives the same container.
+pub(super) fn up_to_date(cx: &SlotContext<'_, '_>, task: &Task) -> bool {
+    task.spec_revision == cx.service.spec_revision || cx.judge_outdated(task) == Outdated::Restamp
+}
+
+/// Whether a task is ready to serve: running and, when the spec has a healthcheck the agent
+/// runs (a command of its own, not the image's), healthy.
+pub(super) fn ready(spec: &ServiceSpec, task: &Task) -> bool {
+    task.observed == TaskState::Running && (!checks_health(spec) || task.health == Health::Healthy)
+}
+
+/// Whether the agent runs a healthcheck for `spec` (as `skiff_agent::health::HealthRule`
+/// decides: an `Exec` with a command, or a `Shell`).
+pub(super) fn checks_health(spec: &ServiceSpec) -> bool {
+    match spec.healthcheck.as_ref().map(|h| &h.test) {
+        Some(HealthTest::Exec(argv)) => !argv.is_empty(),
+        Some(HealthTest::Shell(_)) => true,
+        _ => false,
+    }
 }
 
 /// What becomes of the task wanted running in a wanted slot.
@@ -148,7 +259,7 @@ fn judge(cx: &SlotContext<'_, '_>, task: &Task) -> Verdict {
         }
     }
     if task.spec_revision != cx.service.spec_revision {
-        return match update::judge(cx.app, cx.service, task) {
+        return match cx.judge_outdated(task) {
             Outdated::Restamp => Verdict::Restamp,
             Outdated::Replace => Verdict::Replace(Reason::Outdated),
         };

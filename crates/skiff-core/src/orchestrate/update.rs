@@ -1,10 +1,8 @@
 //! How a task made from an older spec of its service is brought to the current one.
 //!
-//! This is the seam rolling updates (`update_config`: parallelism, delay, order, failure
-//! action, monitor window) will replace. For now every outdated task whose container would
-//! run differently is replaced at once, stop-first: the old task is told to stop in the same
-//! transaction that creates its successor, and the scheduler places the successor (a host
-//! port the old one still holds keeps it pending until the old one is over).
+//! A task whose spec changed only outside its container is re-stamped; one whose container
+//! would run differently is replaced, paced by the service's rollout (`super::rollout`). The
+//! spec history helpers here also tell what a rollback restores.
 
 use skiff_api::{ServiceMode, ServiceSpec};
 
@@ -30,7 +28,7 @@ pub(super) fn judge(app: Option<&App>, service: &Service, task: &Task) -> Outdat
 }
 
 /// Service `name`'s spec in `app`'s spec at `revision`, current or kept in its history.
-fn spec_at<'a>(app: &'a App, revision: u64, name: &str) -> Option<&'a ServiceSpec> {
+pub(crate) fn spec_at<'a>(app: &'a App, revision: u64, name: &str) -> Option<&'a ServiceSpec> {
     let spec = if app.spec_revision == revision {
         &app.spec
     } else {
@@ -44,7 +42,7 @@ fn spec_at<'a>(app: &'a App, revision: u64, name: &str) -> Option<&'a ServiceSpe
 
 /// Whether two specs of a service give the same containers: equal but for the replica count,
 /// the update and rollback settings and the service's own labels.
-pub(super) fn runs_alike(old: &ServiceSpec, new: &ServiceSpec) -> bool {
+pub(crate) fn runs_alike(old: &ServiceSpec, new: &ServiceSpec) -> bool {
     let mut old = old.clone();
     let (a, b) = (&mut old.deploy, &new.deploy);
     if let (ServiceMode::Replicated { .. }, ServiceMode::Replicated { .. }) = (a.mode, b.mode) {
@@ -54,4 +52,36 @@ pub(super) fn runs_alike(old: &ServiceSpec, new: &ServiceSpec) -> bool {
     a.rollback_config = b.rollback_config;
     a.labels = b.labels.clone();
     old == *new
+}
+
+/// The newest revision kept in `app`'s history whose spec of service `name` runs differently
+/// from `current`: what rolling the service back restores.
+pub(crate) fn previous_revision(app: &App, name: &str, current: &ServiceSpec) -> Option<u64> {
+    app.history
+        .iter()
+        .rev()
+        .find(|h| {
+            h.spec
+                .services
+                .get(name)
+                .is_some_and(|old| !runs_alike(old, current))
+        })
+        .map(|h| h.spec_revision)
+}
+
+/// Service `name`'s spec at `revision` as a rollback restores it over `current`: the earlier
+/// spec, with the current replica count (a rollback brings back a version, not a scale).
+pub(crate) fn restored_spec(
+    app: &App,
+    revision: u64,
+    name: &str,
+    current: &ServiceSpec,
+) -> Option<ServiceSpec> {
+    let mut old = spec_at(app, revision, name)?.clone();
+    if let (ServiceMode::Replicated { .. }, ServiceMode::Replicated { .. }) =
+        (old.deploy.mode, current.deploy.mode)
+    {
+        old.deploy.mode = current.deploy.mode;
+    }
+    Some(old)
 }

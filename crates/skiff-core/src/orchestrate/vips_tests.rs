@@ -18,6 +18,7 @@ fn service(app: &str, svc: &str, mode: EndpointMode, vip: Option<&str>) -> Servi
         spec_revision: 1,
         spec,
         vip: vip.map(|v| v.parse().unwrap()),
+        rollout: None,
     }
 }
 

@@ -10,7 +10,7 @@ use super::diff::{
     app_fields, change, service_fields, AppDiff, ChangeKind, FieldChange, ObjectDiff,
 };
 use super::error::{PlanError, QuotaExcess};
-use crate::objects::{App, Environment, Key, Kind, Name, Object, Service};
+use crate::objects::{App, Environment, Key, Kind, Name, Object, Rollout, Service};
 use crate::state::{Command, Expect, Op, State};
 
 /// What applying an app takes: one transaction, and what it changes.
@@ -43,6 +43,21 @@ impl AppPlan {
 /// The services of a replaced app keep their tasks; the orchestrator rolls changed services
 /// out and removes the tasks of deleted ones.
 pub fn apply_app(state: &State, env: &Name, spec: &AppSpec) -> Result<AppPlan, PlanError> {
+    apply_app_with(state, env, spec, &|old, _| old.rollout.clone())
+}
+
+/// What a changed service's `rollout` becomes, from the stored service and the new spec
+/// revision: an apply keeps it (the orchestrator starts the new rollout), a rollback the
+/// operator asks for marks it started.
+pub(super) type RolloutMark<'a> = &'a dyn Fn(&Service, u64) -> Option<Rollout>;
+
+/// [`apply_app`], with what becomes of a changed service's rollout.
+pub(super) fn apply_app_with(
+    state: &State,
+    env: &Name,
+    spec: &AppSpec,
+    mark: RolloutMark<'_>,
+) -> Result<AppPlan, PlanError> {
     let app = Name::new(spec.name.as_str()).map_err(|source| PlanError::InvalidAppName {
         name: spec.name.clone(),
         source,
@@ -105,7 +120,7 @@ pub fn apply_app(state: &State, env: &Name, spec: &AppSpec) -> Result<AppPlan, P
         }
     };
 
-    plan_services(&mut plan, state, env, &app, &desired, to_revision);
+    plan_services(&mut plan, state, env, &app, &desired, to_revision, mark);
 
     if plan.writes > 0 {
         // The quota is judged from the other apps' services as read: they must not change
@@ -130,6 +145,7 @@ fn plan_services(
     app: &Name,
     desired: &BTreeMap<Name, &ServiceSpec>,
     to_revision: u64,
+    mark: RolloutMark<'_>,
 ) {
     let stored_services = services_of(state, env, app);
     let mut names: Vec<&Name> = desired.keys().chain(stored_services.keys()).collect();
@@ -142,7 +158,7 @@ fn plan_services(
             service: name.clone(),
         };
         // A changed service keeps its virtual IP (the orchestrator gives new ones theirs).
-        let new = |spec: &ServiceSpec, vip| {
+        let new = |spec: &ServiceSpec, vip, rollout| {
             Object::Service(Box::new(Service {
                 env: env.clone(),
                 app: app.clone(),
@@ -150,17 +166,21 @@ fn plan_services(
                 spec_revision: to_revision,
                 spec: spec.clone(),
                 vip,
+                rollout,
             }))
         };
         match (desired.get(name), stored_services.get(name)) {
-            (Some(spec), None) => {
-                plan.write(key, new(spec, None), Expect::Absent, ChangeKind::Added)
-            }
+            (Some(spec), None) => plan.write(
+                key,
+                new(spec, None, None),
+                Expect::Absent,
+                ChangeKind::Added,
+            ),
             (Some(spec), Some((old, revision))) if old.spec != **spec => {
                 let fields = service_fields(&old.spec, spec);
                 plan.write(
                     key,
-                    new(spec, old.vip),
+                    new(spec, old.vip, mark(old, to_revision)),
                     Expect::Revision(*revision),
                     ChangeKind::Changed,
                 );

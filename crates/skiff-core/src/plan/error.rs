@@ -86,6 +86,19 @@ pub enum PlanError {
         /// What is wrong with it.
         source: NameError,
     },
+    /// There is no earlier spec to roll back to.
+    #[error(
+        "app {app} in environment {env}: {what}; `skiff rollout history` lists the revisions kept"
+    )]
+    NothingToRollBack {
+        /// The environment.
+        env: Name,
+        /// The app.
+        app: Name,
+        /// What is missing (`no earlier revision is kept`, `service web ran the same
+        /// containers in every revision kept`).
+        what: String,
+    },
     /// The environment's apps would reserve more than its quota allows.
     #[error(
         "environment {env}: {excess}; lower the app's replicas or reservations, or raise the quota"

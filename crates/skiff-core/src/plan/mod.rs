@@ -12,6 +12,7 @@ mod diff;
 mod error;
 mod node;
 mod restore;
+mod rollback;
 mod scale;
 
 pub use apply_app::{apply_app, AppPlan};
@@ -20,6 +21,7 @@ pub use diff::{AppDiff, ChangeKind, FieldChange, ObjectDiff};
 pub use error::{PlanError, QuotaExcess};
 pub use node::{update_node, NodeUpdate, MAX_LABELS, MAX_LABEL_KEY, MAX_LABEL_VALUE};
 pub use restore::{restore, RESTORE_BATCH, RESTORE_BATCH_BYTES};
+pub use rollback::rollback;
 pub use scale::{scale_service, MAX_REPLICAS};
 
 #[cfg(test)]

@@ -47,6 +47,7 @@ pub fn service(name: &str, image: &str) -> Object {
         spec_revision: 1,
         spec,
         vip: None,
+        rollout: None,
     }))
 }
 

@@ -7,7 +7,7 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
-use skiff_api::v1::{ScaleRequest, WriteResult};
+use skiff_api::v1::{RollbackRequest, ScaleRequest, WriteResult};
 use skiff_core::api::{AppHistory, ApplyResult};
 use skiff_core::objects::{AppRevision, Role};
 use skiff_core::plan::{self, PlanError};
@@ -274,6 +274,54 @@ pub async fn scale(
     let svc = name("service", &svc)?;
     let (revision, diff) = plan_and_write(&api, |state| {
         let plan = plan::scale_service(state, &env, &app, &svc, request.replicas)?;
+        Ok(((!plan.is_empty()).then_some(plan.command), plan.diff))
+    })
+    .await?;
+    Ok(Json(ApplyResult {
+        revision,
+        dry_run: false,
+        diff,
+    }))
+}
+
+/// `POST /v1/envs/{env}/apps/{app}/rollback`: a new app revision restoring an earlier spec
+/// (`skiff rollout undo`); the services it changes are marked `rollback_started` and the
+/// orchestrator replaces their tasks per their `rollback_config`.
+#[utoipa::path(
+    post,
+    path = "/v1/envs/{env}/apps/{app}/rollback",
+    tag = "apps",
+    params(
+        ("env" = String, Path, description = "The environment"),
+        ("app" = String, Path, description = "The app"),
+    ),
+    request_body = RollbackRequest,
+    responses(
+        ErrorResponses,
+        (status = 200, description = "Rolled back: the diff from the current spec",
+         body = ApplyResult),
+        (status = 409, description = "`nothing_to_roll_back` (no earlier spec kept that \
+                                      differs), `revision_conflict` or `quota_exceeded`",
+         body = skiff_api::v1::ErrorBody),
+    ),
+)]
+pub async fn rollback(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Params(NoParams {}): Params<NoParams>,
+    Path((env, app)): Path<(String, String)>,
+    Body(request): Body<RollbackRequest>,
+) -> ApiResult<Json<ApplyResult>> {
+    let Key::App { env, app } = app_key(&caller, Role::Deploy, &env, &app)? else {
+        unreachable!("app_key makes app keys")
+    };
+    let service = match &request.service {
+        Some(svc) => Some(name("service", svc)?),
+        None => None,
+    };
+    let now = super::now();
+    let (revision, diff) = plan_and_write(&api, |state| {
+        let plan = plan::rollback(state, &env, &app, service.as_ref(), now)?;
         Ok(((!plan.is_empty()).then_some(plan.command), plan.diff))
     })
     .await?;

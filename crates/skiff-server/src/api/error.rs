@@ -154,6 +154,7 @@ impl From<PlanError> for ApiError {
             | PlanError::NoSuchService { .. }
             | PlanError::NoSuchNode { .. } => (StatusCode::NOT_FOUND, "not_found"),
             PlanError::QuotaExceeded { .. } => (StatusCode::CONFLICT, "quota_exceeded"),
+            PlanError::NothingToRollBack { .. } => (StatusCode::CONFLICT, "nothing_to_roll_back"),
             PlanError::EnvironmentMismatch { .. }
             | PlanError::InvalidAppName { .. }
             | PlanError::InvalidServiceName { .. }

@@ -222,6 +222,7 @@ fn v1_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(apps::get, apps::delete))
         .routes(routes!(apps::history))
         .routes(routes!(apps::scale))
+        .routes(routes!(apps::rollback))
         .routes(routes!(services::list))
         .routes(routes!(services::get))
         .routes(routes!(configs::list))

@@ -103,6 +103,7 @@ mod tests {
         ("/v1/envs/{env}/apps/{app}", "get"),
         ("/v1/envs/{env}/apps/{app}", "delete"),
         ("/v1/envs/{env}/apps/{app}/history", "get"),
+        ("/v1/envs/{env}/apps/{app}/rollback", "post"),
         ("/v1/envs/{env}/services", "get"),
         ("/v1/envs/{env}/apps/{app}/services/{svc}", "get"),
         ("/v1/envs/{env}/apps/{app}/services/{svc}/scale", "post"),

@@ -175,6 +175,7 @@ mod tests {
             spec_revision: 1,
             spec: spec.services.remove("web").unwrap(),
             vip: None,
+            rollout: None,
         }));
         let env = Object::Environment(Environment {
             name: name("dev"),

@@ -55,7 +55,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         if !wait {
             return Ok(true);
         }
-        wait::until_running(&client, &env, &app, timeout).await
+        // The rollouts of this revision are judged (a new one, or none if nothing changed).
+        let applied = result.revision.map(|_| result.diff.to_revision);
+        wait::until_running(&client, &env, &app, applied, timeout).await
     })?;
     Ok(if running {
         ExitCode::SUCCESS

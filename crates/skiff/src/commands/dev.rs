@@ -152,7 +152,8 @@ async fn apply(client: &Client, env: &str, spec: &skiff_api::AppSpec) -> anyhow:
         .map_err(api_error)?;
     eprint!("{}", result.diff);
     let timeout = Duration::from_secs(120);
-    let running = wait::until_running(client, env, &spec.name, timeout)
+    let applied = result.revision.map(|_| result.diff.to_revision);
+    let running = wait::until_running(client, env, &spec.name, applied, timeout)
         .await
         .map_err(api_error)?;
     if !running {

@@ -21,6 +21,7 @@ pub mod ps;
 pub mod publish;
 pub mod remote;
 pub mod rm;
+pub mod rollout;
 pub mod scale;
 pub mod server;
 pub mod shim;

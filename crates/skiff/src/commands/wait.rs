@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use skiff_api::ServiceMode;
 use skiff_client::{Client, Error, TaskFilter};
-use skiff_core::objects::{DesiredState, Service, Task, TaskState};
+use skiff_core::objects::{DesiredState, Rollout, RolloutState, Service, Task, TaskState};
 use skiff_core::Object;
 
 /// How a service stands: its tasks wanted running, how many of those run the current spec,
-/// and the notes of those that do not run (a pending task's reason, a failure).
+/// the notes of those that do not run (a pending task's reason, a failure), and its rollout.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceProgress {
     /// The tasks it should have (global services: the tasks the orchestrator made).
@@ -20,10 +20,20 @@ pub struct ServiceProgress {
     pub running: usize,
     /// Why some do not run yet, one line each.
     pub notes: Vec<String>,
+    /// The rollout of the change being waited for, while it goes: `2 of 6 updated`.
+    pub rolling: Option<String>,
+    /// Why the change failed: its rollout paused or rolled back.
+    pub failed: Option<String>,
 }
 
-/// The app's services and their progress, by service name.
-pub fn progress(services: &[&Service], tasks: &[&Task]) -> BTreeMap<String, ServiceProgress> {
+/// The app's services and their progress, by service name. `applied` is the app's spec
+/// revision the wait is for: a rollout of that revision (or later) that pauses or rolls back
+/// fails the wait, one still going keeps it waiting. Without it, only tasks are looked at.
+pub fn progress(
+    services: &[&Service],
+    tasks: &[&Task],
+    applied: Option<u64>,
+) -> BTreeMap<String, ServiceProgress> {
     let mut out = BTreeMap::new();
     for service in services {
         let current: Vec<&&Task> = tasks
@@ -44,39 +54,87 @@ pub fn progress(services: &[&Service], tasks: &[&Task]) -> BTreeMap<String, Serv
             .filter(|t| t.observed != TaskState::Running && !t.message.is_empty())
             .map(|t| format!("{}: {}", super::listing::word(&t.observed), t.message))
             .collect();
+        let (rolling, failed) = match (&service.rollout, applied) {
+            (Some(r), Some(applied)) => judge_rollout(r, applied, wanted),
+            _ => (None, None),
+        };
         out.insert(
             service.name.to_string(),
             ServiceProgress {
                 wanted,
                 running,
                 notes,
+                rolling,
+                failed,
             },
         );
     }
     out
 }
 
-/// Whether every service runs all it should.
-pub fn done(progress: &BTreeMap<String, ServiceProgress>) -> bool {
-    progress.values().all(|p| p.running >= p.wanted)
+/// What a service's rollout says of the change to app revision `applied`: still going (how
+/// far), or failed (why).
+fn judge_rollout(r: &Rollout, applied: u64, wanted: usize) -> (Option<String>, Option<String>) {
+    match r.state {
+        RolloutState::Updating if r.to_revision >= applied => {
+            (Some(format!("{} of {wanted} updated", r.updated)), None)
+        }
+        RolloutState::Paused if r.to_revision >= applied => (None, Some(r.message.clone())),
+        RolloutState::RollbackStarted
+        | RolloutState::RollbackPaused
+        | RolloutState::RollbackCompleted
+            if r.from_revision >= applied =>
+        {
+            let word = match r.state {
+                RolloutState::RollbackCompleted => "rolled back",
+                RolloutState::RollbackPaused => "rollback paused",
+                _ => "rolling back",
+            };
+            (None, Some(format!("{word}: {}", r.message)))
+        }
+        _ => (None, None),
+    }
 }
 
-/// One line for people: `web 2/3, worker 3/3`.
+/// Whether every service runs all it should, its rollout done.
+pub fn done(progress: &BTreeMap<String, ServiceProgress>) -> bool {
+    progress
+        .values()
+        .all(|p| p.running >= p.wanted && p.rolling.is_none() && p.failed.is_none())
+}
+
+/// Whether a service's change failed (its rollout paused or rolled back).
+pub fn failed(progress: &BTreeMap<String, ServiceProgress>) -> bool {
+    progress.values().any(|p| p.failed.is_some())
+}
+
+/// One line for people: `web 2/3 (rolling out: 2 of 3 updated), worker 3/3`.
 pub fn summary(progress: &BTreeMap<String, ServiceProgress>) -> String {
     progress
         .iter()
-        .map(|(name, p)| format!("{name} {}/{}", p.running, p.wanted))
+        .map(|(name, p)| {
+            let mut text = format!("{name} {}/{}", p.running, p.wanted);
+            if let Some(rolling) = &p.rolling {
+                text.push_str(&format!(" (rolling out: {rolling})"));
+            }
+            if p.failed.is_some() {
+                text.push_str(" (failed)");
+            }
+            text
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// Polls the app's services and tasks until they all run or `timeout` passes, printing a line
-/// on stderr each time the picture changes. Answers whether it got there; when not, the
-/// reasons were printed.
+/// Polls the app's services and tasks until they all run (and the rollouts of app revision
+/// `applied` completed) or `timeout` passes, printing a line on stderr each time the picture
+/// changes. Answers whether it got there; when not (a rollout paused or rolled back, or the
+/// time ran out), the reasons were printed.
 pub async fn until_running(
     client: &Client,
     env: &str,
     app: &str,
+    applied: Option<u64>,
     timeout: Duration,
 ) -> Result<bool, Error> {
     let deadline = tokio::time::Instant::now() + timeout;
@@ -106,9 +164,9 @@ pub async fn until_running(
                 _ => None,
             })
             .collect();
-        let now = progress(&services, &tasks);
+        let now = progress(&services, &tasks, applied);
         let line = format!("{app}: {}", summary(&now));
-        let finished = done(&now);
+        let finished = done(&now) || failed(&now);
         if line != last {
             if terminal && !finished {
                 eprint!("\r\x1b[K{line}");
@@ -118,6 +176,17 @@ pub async fn until_running(
                 eprintln!("{line}");
             }
             last = line;
+        }
+        if failed(&now) {
+            for (name, p) in &now {
+                if let Some(why) = &p.failed {
+                    eprintln!("{name}: {why}");
+                }
+            }
+            eprintln!(
+                "(`skiff rollout status {app}` shows the rollout, `skiff ps {app}` the tasks)"
+            );
+            return Ok(false);
         }
         if finished {
             return Ok(true);
@@ -166,6 +235,7 @@ mod tests {
                 spec_revision: 2,
                 spec,
                 vip: None,
+                rollout: None,
             })
             .collect()
     }
@@ -208,7 +278,7 @@ mod tests {
             ),
         ];
         let tasks: Vec<&Task> = tasks.iter().collect();
-        let now = progress(&services, &tasks);
+        let now = progress(&services, &tasks, None);
         assert_eq!(now["web"].wanted, 2);
         assert_eq!(now["web"].running, 1, "the old spec's task does not count");
         assert_eq!(now["mon"].wanted, 1);
@@ -224,6 +294,81 @@ mod tests {
             task("mon", 1, 2, TaskState::Running, ""),
         ];
         let all: Vec<&Task> = all.iter().collect();
-        assert!(done(&progress(&services, &all)));
+        assert!(done(&progress(&services, &all, None)));
+    }
+
+    #[test]
+    fn a_rollout_keeps_the_wait_going_and_a_pause_or_rollback_fails_it() {
+        let mut services = services();
+        let tasks = [
+            task("web", 1, 2, TaskState::Running, ""),
+            task("web", 2, 2, TaskState::Running, ""),
+            task("mon", 1, 2, TaskState::Running, ""),
+        ];
+        let tasks: Vec<&Task> = tasks.iter().collect();
+        let web = services
+            .iter_mut()
+            .find(|s| s.name.as_str() == "web")
+            .unwrap();
+        let mut rollout = Rollout::start(RolloutState::Updating, 1, 2, Timestamp(1));
+        rollout.updated = 2;
+        web.rollout = Some(rollout.clone());
+        let at = |services: &[Service], applied| {
+            let refs: Vec<&Service> = services.iter().collect();
+            progress(&refs, &tasks, applied)
+        };
+        let now = at(&services, Some(2));
+        assert_eq!(
+            summary(&now),
+            "mon 1/1, web 2/2 (rolling out: 2 of 2 updated)"
+        );
+        assert!(!done(&now), "the monitor window is not over");
+        assert!(done(&at(&services, None)), "without a revision, tasks only");
+        assert!(
+            done(&at(&services, Some(3))),
+            "an older rollout is not waited for"
+        );
+
+        let set = |services: &mut Vec<Service>, state, message: &str| {
+            let web = services
+                .iter_mut()
+                .find(|s| s.name.as_str() == "web")
+                .unwrap();
+            let mut r = rollout.clone();
+            r.state = state;
+            r.message = message.into();
+            web.rollout = Some(r);
+        };
+        set(&mut services, RolloutState::Completed, "update completed");
+        assert!(done(&at(&services, Some(2))));
+        set(
+            &mut services,
+            RolloutState::Paused,
+            "update paused: 1 of 2 new tasks failed",
+        );
+        let now = at(&services, Some(2));
+        assert!(failed(&now));
+        assert_eq!(
+            now["web"].failed.as_deref(),
+            Some("update paused: 1 of 2 new tasks failed")
+        );
+        // Rolled back from revision 2 to a revision 3 that restores revision 1.
+        set(
+            &mut services,
+            RolloutState::RollbackCompleted,
+            "rollback completed",
+        );
+        let web = services
+            .iter_mut()
+            .find(|s| s.name.as_str() == "web")
+            .unwrap();
+        let r = web.rollout.as_mut().unwrap();
+        (r.from_revision, r.to_revision) = (2, 3);
+        let now = at(&services, Some(2));
+        assert_eq!(
+            now["web"].failed.as_deref(),
+            Some("rolled back: rollback completed")
+        );
+        assert_eq!(summary(&now), "mon 1/1, web 2/2 (failed)");
     }
 }

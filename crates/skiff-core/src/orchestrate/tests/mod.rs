@@ -5,6 +5,8 @@ mod global;
 mod nodes;
 mod props;
 mod replicated;
+mod rollout;
+mod rollout_sim;
 mod txn;
 
 use skiff_api::ServiceSpec;
@@ -137,6 +139,7 @@ impl World {
                 spec_revision: 1,
                 spec,
                 vip: None,
+                rollout: None,
             }],
             nodes: (1..=nodes).map(|i| node(&format!("n{i}"))).collect(),
             tasks: Vec::new(),
@@ -167,8 +170,8 @@ impl World {
     fn input(&self) -> OrchestratorInput<'_> {
         OrchestratorInput {
             now: Timestamp(self.now),
-            services: self.services.iter().collect(),
-            apps: self.apps.iter().collect(),
+            services: self.services.iter().map(|s| (s, 1)).collect(),
+            apps: self.apps.iter().map(|a| (a, 2)).collect(),
             envs: vec![&self.env],
             nodes: self.nodes.iter().collect(),
             tasks: self
@@ -209,8 +212,43 @@ fn describe(plan: &OrchestratorPlan) -> Vec<String> {
             )
             .to_lowercase(),
             Action::Delete { id, .. } => format!("delete {id}: {}", c.reason),
+            Action::Service { service, .. } => format!(
+                "service {} rev {}: {}",
+                service.name,
+                service.spec_revision,
+                service
+                    .rollout
+                    .as_ref()
+                    .map_or("no rollout".into(), rollout)
+            ),
+            Action::App { app, .. } => format!("app rev {}: {}", app.spec_revision, c.reason),
         })
         .collect()
+}
+
+/// `updating 1>2 updated 2 failed 0 [r1 ready@100000, r2] next@100500`.
+fn rollout(r: &Rollout) -> String {
+    let watching: Vec<String> = r
+        .watching
+        .iter()
+        .map(|w| match w.ready_at {
+            Some(t) => format!("{} ready@{}", slot(&w.slot), t.0),
+            None => slot(&w.slot),
+        })
+        .collect();
+    let mut line = format!(
+        "{} {}>{} updated {} failed {} [{}]",
+        r.state.as_str(),
+        r.from_revision,
+        r.to_revision,
+        r.updated,
+        r.failures,
+        watching.join(", ")
+    );
+    if let Some(t) = r.next_batch_at {
+        line.push_str(&format!(" next@{}", t.0));
+    }
+    line
 }
 
 fn slot(slot: &Slot) -> String {

@@ -143,6 +143,7 @@ fn tasks_over_for_good_are_replaced_per_the_restart_condition() {
             &[
                 "update a shutdown rev 1: spec changed",
                 "create new1 r1: spec changed",
+                "service web rev 2: updating 1>2 updated 1 failed 0 [r1]",
             ],
         ),
     ]);
@@ -193,15 +194,14 @@ fn tasks_of_down_drained_or_gone_nodes_are_replaced() {
 fn a_changed_spec_replaces_or_restamps() {
     check(vec![
         (
-            "a new image replaces every task",
+            "a new image replaces every task (one at a time by default: tests/rollout.rs)",
             web(2)
                 .respec(spec("busybox:2", &replicas(2)))
                 .tasks([task("a", r(1), 1).at("n1", Running), task("b", r(2), 1)]),
             &[
                 "update a shutdown rev 1: spec changed",
                 "create new1 r1: spec changed",
-                "delete b: spec changed",
-                "create new2 r2: spec changed",
+                "service web rev 2: updating 1>2 updated 1 failed 0 [r1]",
             ],
         ),
         (
@@ -230,9 +230,10 @@ fn a_changed_spec_replaces_or_restamps() {
     assert_eq!(
         forgotten.plan(),
         [
+            "create new2 r2: missing slot",
             "update a shutdown rev 1: spec changed",
             "create new1 r1: spec changed",
-            "create new2 r2: missing slot"
+            "service web rev 2: updating 1>2 updated 1 failed 0 [r1]"
         ]
     );
 }

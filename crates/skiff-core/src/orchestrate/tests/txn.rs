@@ -125,13 +125,12 @@ fn rounds_converge_and_a_concurrent_change_conflicts() {
 
 #[test]
 fn large_plans_split_between_slots_never_inside_one() {
-    let world = World::new(spec("busybox:2", &replicas(3)), 1)
-        .respec(spec("busybox:3", &replicas(3)))
-        .tasks([
-            task("a", r(1), 1).at("n1", TaskState::Running),
-            task("b", r(2), 1).at("n1", TaskState::Running),
-            task("c", r(3), 1).at("n1", TaskState::Running),
-        ]);
+    let mut world = World::new(spec("busybox", &replicas(3)), 2).tasks([
+        task("a", r(1), 1).at("n1", TaskState::Running),
+        task("b", r(2), 1).at("n1", TaskState::Running),
+        task("c", r(3), 1).at("n1", TaskState::Running),
+    ]);
+    world.node_mut("n1").availability = Availability::Drain;
     let commands = world.reconcile().into_commands(3);
     let sizes: Vec<usize> = commands
         .iter()

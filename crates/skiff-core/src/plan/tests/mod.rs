@@ -4,6 +4,7 @@
 mod apply_app;
 mod delete_app;
 mod restore;
+mod rollback;
 mod scale_node;
 
 use std::collections::BTreeMap;

@@ -103,6 +103,7 @@ impl Cluster {
             spec_revision: 1,
             spec,
             vip: None,
+            rollout: None,
         });
         self
     }

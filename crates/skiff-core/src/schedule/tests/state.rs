@@ -21,6 +21,7 @@ fn an_input_from_the_state_counts_what_the_state_holds() {
             spec_revision: 1,
             spec: spec.services["web"].clone(),
             vip: None,
+            rollout: None,
         })),
         Object::Node(node("n1", &[("zone", "a")])),
         Object::Node(node("n2", &[("zone", "b")])),

@@ -62,6 +62,7 @@ pub(super) fn service(env: &str, app: &str, svc: &str) -> Object {
         spec_revision: 1,
         spec,
         vip: None,
+        rollout: None,
     }))
 }
 
