@@ -86,6 +86,7 @@ impl Node {
             translate: TranslateOptions { network },
             poll_interval: Duration::from_millis(100),
             local_ingress: true,
+            drain: Duration::ZERO,
         };
         Reconciler::new(
             Arc::new(LocalEngine::new(self.engine.clone())),

@@ -262,3 +262,79 @@ fn a_killed_replica_leaves_the_virtual_ip_within_a_second() {
     );
     assert!(ok > 10, "only {ok} requests succeeded after the kill");
 }
+
+/// `web` at `version`: six replicas of busybox httpd answering their version, rolled out
+/// two at a time, each new task started (and healthy) before an old one stops.
+fn versioned(version: u32) -> String {
+    format!(
+        r#"
+name: roll
+services:
+  web:
+    image: test:latest
+    command: ["sh", "-c", "mkdir -p /www && echo v{version} > /www/index.html && exec httpd -f -p 80 -h /www"]
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "test", "-f", "/www/index.html"]
+      interval: 200ms
+      retries: 1
+    deploy:
+      replicas: 6
+      update_config:
+        parallelism: 2
+        order: start-first
+        monitor: 1s
+        failure_action: rollback
+"#
+    )
+}
+
+#[test]
+fn a_rolling_update_under_continuous_requests_fails_none() {
+    let cluster = TestCluster::start();
+    cluster.apply("roll", &versioned(1));
+    let vip = cluster.wait_for("web's virtual IP", Duration::from_secs(30), |c| {
+        let services = c.json(&["get", "services", "-o", "json"])?;
+        services
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|s| s["object"]["service"]["vip"].as_str().map(str::to_owned))
+            .ok_or(format!("no vip yet: {services}"))
+    });
+    cluster.net.hosts[0].sh_ok("ip route replace default via 10.0.0.254 dev eth0");
+    let target = format!("{vip}:80").parse().unwrap();
+    let client = Client::start(&cluster.net.hosts[0].netns, target, Duration::from_secs(2));
+    cluster.wait_for("v1 answering", Duration::from_secs(30), |_| {
+        let since = now_ms() - 500;
+        client
+            .since(since)
+            .iter()
+            .any(|(_, b)| b.as_deref() == Some("v1"))
+            .then_some(())
+            .ok_or_else(|| "not yet".to_string())
+    });
+    let began = now_ms();
+    // `skiff apply` waits until the rollout is done (it fails if it pauses or rolls back).
+    cluster.apply("roll", &versioned(2));
+    std::thread::sleep(Duration::from_secs(2));
+    let during = client.since(began);
+    drop(client);
+    let failed = during.iter().filter(|(_, b)| b.is_none()).count();
+    let v1 = during
+        .iter()
+        .filter(|(_, b)| b.as_deref() == Some("v1"))
+        .count();
+    let v2 = during
+        .iter()
+        .filter(|(_, b)| b.as_deref() == Some("v2"))
+        .count();
+    eprintln!("during the rollout: {v1} answers of v1, {v2} of v2, {failed} failed");
+    assert_eq!(failed, 0, "requests failed during the rollout");
+    assert!(v1 > 0 && v2 > 0, "both versions served: v1 {v1}, v2 {v2}");
+    let last: Vec<_> = during.iter().rev().take(20).collect();
+    assert!(
+        last.iter().all(|(_, b)| b.as_deref() == Some("v2")),
+        "after the rollout only v2 answers: {last:?}"
+    );
+}

@@ -13,4 +13,4 @@ mod track;
 
 pub use diff::{diff, Action};
 pub use engine::{ContainerState, ContainerView, LocalEngine, NodeEngine, NodeError};
-pub use run::{Reconciler, ReconcilerOptions};
+pub use run::{Reconciler, ReconcilerOptions, DEFAULT_DRAIN};

@@ -38,7 +38,17 @@ pub struct ReconcilerOptions {
     /// agent whose session carries the cluster's service data: the routing mesh
     /// ([`crate::services`]) publishes them on every node over every node's tasks.
     pub local_ingress: bool,
+    /// How long a running task the control plane wants stopped keeps running before its stop
+    /// signal: the control plane has taken it out of its service's traffic at the same moment,
+    /// and every node's virtual IPs and ingress ports need that long to let it go, so that no
+    /// new connection reaches a container that is going (Kubernetes users get the same with a
+    /// `preStop` sleep). Zero by default; the agent uses [`DEFAULT_DRAIN`].
+    pub drain: Duration,
 }
+
+/// The agent's drain time (see [`ReconcilerOptions::drain`]): the convergence of a change of
+/// endpoints is measured in tens of milliseconds (docs/services.md), with ample room.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(1);
 
 impl Default for ReconcilerOptions {
     fn default() -> Self {
@@ -46,6 +56,7 @@ impl Default for ReconcilerOptions {
             translate: TranslateOptions::default(),
             poll_interval: Duration::from_millis(200),
             local_ingress: true,
+            drain: Duration::ZERO,
         }
     }
 }
@@ -202,9 +213,13 @@ impl Reconciler {
                 self.exited(d, &container, exit_code, dead, now);
             }
             (Action::Stop { task, container }, _) => {
-                self.spawn(task.clone(), move |e| Done::Stopped {
-                    task,
-                    result: e.stop(&container),
+                let drain = self.opts.drain;
+                self.spawn(task.clone(), move |e| {
+                    std::thread::sleep(drain);
+                    Done::Stopped {
+                        task,
+                        result: e.stop(&container),
+                    }
                 });
             }
             (Action::Remove { task, container }, _) => {

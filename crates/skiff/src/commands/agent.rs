@@ -344,6 +344,7 @@ fn executor(options: EngineOptions, serve: NodeServe) -> anyhow::Result<Executor
                 // The routing mesh (services::follow) publishes the ingress ports.
                 let options = ReconcilerOptions {
                     local_ingress: false,
+                    drain: skiff_agent::reconcile::DEFAULT_DRAIN,
                     ..ReconcilerOptions::default()
                 };
                 let reconciler = Reconciler::new(node, board, options);
