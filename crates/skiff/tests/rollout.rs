@@ -16,12 +16,17 @@ use orchestration_support::{http_get, running, Task, TestCluster};
 /// healthcheck gates each step: a new task must be healthy before the next slot is updated
 /// (without one, a task counts as ready as soon as it runs, however briefly).
 fn shop(command: &str) -> String {
+    shop_of("test:latest", command)
+}
+
+/// [`shop`] with another image.
+fn shop_of(image: &str, command: &str) -> String {
     format!(
         r#"
 name: shop
 services:
   web:
-    image: test:latest
+    image: {image}
     command: {command}
     stop_grace_period: 1s
     healthcheck:
@@ -172,4 +177,49 @@ fn a_broken_version_rolls_back_by_itself_and_the_old_one_keeps_serving() {
         assert_eq!(now.container_id, old.container_id, "and its container");
         assert_eq!(now.restart_count, 0, "never restarted");
     }
+}
+
+#[test]
+fn a_new_image_that_cannot_be_had_rolls_back_by_itself() {
+    let cluster = TestCluster::start();
+    cluster.apply("shop", &shop(V1));
+    cluster.wait_for("3 web tasks running", Duration::from_secs(40), |c| {
+        let tasks = c.tasks()?;
+        match running(&tasks, "web").len() {
+            3 => Ok(()),
+            n => Err(format!("{n} running")),
+        }
+    });
+    // No node has this image and no registry serves it: the new task fails to start.
+    let file = cluster.compose_file("shop", &shop_of("test:missing", V1));
+    let out = cluster.skiff(&["apply", "-f", file.to_str().unwrap(), "-p", "shop"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "skiff apply should fail:\n{stderr}");
+    assert!(
+        stderr.contains("web: rolled back") || stderr.contains("web: rolling back"),
+        "apply says it rolled back:\n{stderr}"
+    );
+    let status = cluster.wait_for("rollback completed", Duration::from_secs(60), |c| {
+        let list = c.json(&["rollout", "status", "shop/web", "-o", "json"])?;
+        let web = list[0].clone();
+        (web["rollout"]["state"] == "rollback_completed")
+            .then_some(web.clone())
+            .ok_or(format!("{web}"))
+    });
+    assert_eq!(status["rollout"]["restores_revision"], 1, "{status}");
+    cluster.wait_for("3 web tasks running v1", Duration::from_secs(40), |c| {
+        let tasks = c.tasks()?;
+        let web = running(&tasks, "web");
+        if web.len() != 3 {
+            return Err(format!("{} running", web.len()));
+        }
+        for t in &web {
+            let ip = t.ip.clone().ok_or("no address")?;
+            let body = http_get(&c.net.hosts[0], &ip)?;
+            if body.trim() != "v1" {
+                return Err(format!("{ip} answered {body:?}"));
+            }
+        }
+        Ok(())
+    });
 }

@@ -338,3 +338,73 @@ fn a_rolling_update_under_continuous_requests_fails_none() {
         "after the rollout only v2 answers: {last:?}"
     );
 }
+
+#[test]
+fn a_killed_replica_leaves_a_dnsrr_services_answers_within_a_second() {
+    let cluster = TestCluster::start();
+    // `db` answers by name with its ready tasks' addresses (no virtual IP); a killed task is
+    // not restarted in place, so its address is gone for good.
+    let app = r#"
+name: shop
+services:
+  db:
+    image: test:latest
+    command: ["sleep", "3600"]
+    deploy:
+      endpoint_mode: dnsrr
+      replicas: 3
+      restart_policy:
+        condition: none
+  worker:
+    image: test:latest
+    command: ["sleep", "3600"]
+    stop_grace_period: 1s
+    deploy:
+      mode: global
+"#;
+    cluster.apply("shop", app);
+    let lookup = |c: &TestCluster| -> Vec<String> {
+        let out = in_worker(c, "node1", "nslookup db 2>&1");
+        out.lines()
+            .filter_map(|l| l.trim().strip_prefix("Address:").map(str::trim))
+            .filter(|a| !a.contains(':') && *a != "10.208.0.1")
+            .map(str::to_owned)
+            .collect()
+    };
+    let tasks = cluster.wait_for("db's three addresses", Duration::from_secs(30), |c| {
+        let tasks = c.tasks()?;
+        let db = running(&tasks, "db");
+        let answers = lookup(c);
+        (db.len() == 3 && answers.len() == 3)
+            .then_some(tasks)
+            .ok_or(format!("{answers:?}"))
+    });
+    let victim = orchestration_support::shop::task_on(&tasks, "db", "node2");
+    let ip = victim.ip.clone().expect("an address");
+    let container = TestCluster::containers(cluster.host_of("node2"))
+        .into_iter()
+        .find(|c| c.task.as_deref() == Some(victim.id.as_str()) && c.status == "running")
+        .expect("db's container on node2");
+    let killed = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(container.pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("SIGKILL the container's process");
+    let gone = cluster.wait_for(
+        "the address gone from db's answers",
+        Duration::from_secs(5),
+        |c| {
+            let answers = lookup(c);
+            (!answers.contains(&ip))
+                .then(|| killed.elapsed())
+                .ok_or(format!("{answers:?}"))
+        },
+    );
+    eprintln!(
+        "{ip} left db's answers {} ms after the kill",
+        gone.as_millis()
+    );
+    // Each lookup is a `skiff exec` (some 100–300 ms); the answer itself follows at once.
+    assert!(gone < Duration::from_millis(1_500), "{gone:?}");
+}
