@@ -155,3 +155,43 @@ fn a_round_sends_what_changed_once_and_nothing_for_what_did_not() {
     assert_eq!(change.removed_services, ["shop/web"]);
     assert!(decode(&tables.full(&dev())).endpoints.is_empty());
 }
+
+#[test]
+fn a_network_shared_by_name_has_one_id_in_every_app_of_the_environment() {
+    let mut s = state();
+    let yaml = |app: &str| {
+        format!(
+            "name: {app}\nservices:\n  web:\n    image: nginx\n    networks: [default, shared]\n\
+             networks:\n  shared:\n    external: true\n    name: front\n"
+        )
+    };
+    let mut ids = Vec::new();
+    for app in ["shop", "blog"] {
+        let loader = skiff_manifest::MemoryLoader::new().with("compose.yaml", yaml(app));
+        let options = skiff_manifest::Options::new(["compose.yaml"]);
+        let mut spec = skiff_manifest::load(&options, &loader).unwrap().spec;
+        let service = spec.services.remove("web").unwrap();
+        let app_object = Object::App(skiff_core::objects::App::new(
+            dev(),
+            Name::new(app).unwrap(),
+            spec,
+            1,
+        ));
+        put(&mut s, app_object);
+        let svc = skiff_core::objects::Service {
+            env: dev(),
+            app: Name::new(app).unwrap(),
+            name: Name::new("web").unwrap(),
+            spec_revision: 1,
+            spec: service,
+            vip: None,
+            rollout: None,
+        };
+        let info = super::service_info(&s, &svc);
+        let mut app_ids: Vec<String> = info.networks.iter().map(|n| n.id.clone()).collect();
+        app_ids.sort();
+        ids.push(app_ids);
+    }
+    assert_eq!(ids[0], ["dev/front", "dev/shop_default"]);
+    assert_eq!(ids[1], ["dev/blog_default", "dev/front"]);
+}
