@@ -163,15 +163,5 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> ApiResult<Json<WriteResult>> {
     let key = key(&caller, Role::Deploy, &env, &config)?;
-    let expect = expectation(&headers)?;
-    let done = api
-        .write(Command::Delete {
-            key: key.clone(),
-            expect,
-        })
-        .await?;
-    if !done.existed() {
-        return Err(ApiError::not_found(&key));
-    }
-    Ok(written(done.revision))
+    super::delete_object(&api, key, expectation(&headers)?).await
 }

@@ -9,7 +9,7 @@ use skiff_core::{Command, Expect, Key, Kind, Object, Record};
 
 use super::auth::Caller;
 use super::body::Body;
-use super::error::{ApiError, ApiResult, ErrorResponses};
+use super::error::{ApiResult, ErrorResponses};
 use super::{name, written, ApiState, List, NoParams, Params, ReadParams};
 
 /// `POST /v1/envs`: 201 with the revision; 409 if it exists.
@@ -112,16 +112,5 @@ pub async fn delete(
     Path(env): Path<String>,
 ) -> ApiResult<Json<WriteResult>> {
     let env = caller.env(Role::Admin, &env)?;
-    let key = Key::Environment { env };
-    let done = api
-        .write(Command::Delete {
-            key: key.clone(),
-            expect: Expect::Any,
-        })
-        .await?;
-    // Deleting nothing succeeds in the state machine; the API says 404, as a get would.
-    if !done.existed() {
-        return Err(ApiError::not_found(&key));
-    }
-    Ok(written(done.revision))
+    super::delete_object(&api, Key::Environment { env }, Expect::Any).await
 }

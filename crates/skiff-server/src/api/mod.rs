@@ -292,3 +292,23 @@ pub fn router(api: ApiState) -> Router {
 pub fn written(revision: u64) -> Json<skiff_api::v1::WriteResult> {
     Json(skiff_api::v1::WriteResult { revision })
 }
+
+/// Deletes the object at `key` if `expect` admits it: its revision, or 404 when there was
+/// nothing to delete (the state machine takes deleting nothing as done; the API says 404, as a
+/// get would).
+pub(crate) async fn delete_object(
+    api: &ApiState,
+    key: skiff_core::Key,
+    expect: skiff_core::Expect,
+) -> error::ApiResult<Json<skiff_api::v1::WriteResult>> {
+    let done = api
+        .write(skiff_core::Command::Delete {
+            key: key.clone(),
+            expect,
+        })
+        .await?;
+    if !done.existed() {
+        return Err(error::ApiError::not_found(&key));
+    }
+    Ok(written(done.revision))
+}
