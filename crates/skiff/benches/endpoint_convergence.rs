@@ -54,19 +54,8 @@ fn main() {
         .unwrap_or(5);
     let cluster = TestCluster::start();
     cluster.apply("conv", APP);
-    let vip = cluster.wait_for("web's virtual IP", Duration::from_secs(30), |c| {
-        let services = c.json(&["get", "services", "-o", "json"])?;
-        services
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find_map(|s| s["object"]["service"]["vip"].as_str().map(str::to_owned))
-            .ok_or(format!("no vip yet: {services}"))
-    });
-    // node1's own connections reach the virtual IP through its output hook; they need a route
-    // towards it first (the test host has none): a default route to the test switch, which is
-    // this benchmark's own namespace.
-    cluster.net.hosts[0].sh_ok("ip route replace default via 10.0.0.254 dev eth0");
+    let vip = cluster.service_vip("web");
+    cluster.route_host1_to_services();
     let target: SocketAddr = format!("{vip}:80").parse().expect("an address");
     let client = Client::start(
         &cluster.net.hosts[0].netns,

@@ -210,18 +210,8 @@ services:
 fn a_killed_replica_leaves_the_virtual_ip_within_a_second() {
     let cluster = TestCluster::start();
     let tasks = apply_shop(&cluster);
-    let vip = cluster.wait_for("web's virtual IP", Duration::from_secs(20), |c| {
-        let out = in_worker(c, "node1", "nslookup web 2>&1");
-        out.lines()
-            .rev()
-            .find_map(|l| l.trim().strip_prefix("Address:").map(str::trim))
-            .filter(|a| a.starts_with("10.96."))
-            .map(str::to_owned)
-            .ok_or(out)
-    });
-    // node1's own connections reach the virtual IP through its output hook, given a route
-    // towards it (to the test switch, this test's own namespace).
-    cluster.net.hosts[0].sh_ok("ip route replace default via 10.0.0.254 dev eth0");
+    let vip = cluster.service_vip("web");
+    cluster.route_host1_to_services();
     let target = format!("{vip}:80").parse().unwrap();
     let client = Client::start(
         &cluster.net.hosts[0].netns,
@@ -229,17 +219,9 @@ fn a_killed_replica_leaves_the_virtual_ip_within_a_second() {
         Duration::from_millis(300),
     );
     let web2 = orchestration_support::shop::task_on(&tasks, "web", "node2");
-    let container = TestCluster::containers(cluster.host_of("node2"))
-        .into_iter()
-        .find(|c| c.task.as_deref() == Some(web2.id.as_str()) && c.status == "running")
-        .expect("web's container on node2");
     std::thread::sleep(Duration::from_secs(1));
     let killed = now_ms();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(container.pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("SIGKILL the container's process");
+    cluster.kill_task_container("node2", &web2.id);
     std::thread::sleep(Duration::from_secs(3));
     let after = client.since(killed);
     drop(client);
@@ -293,16 +275,8 @@ services:
 fn a_rolling_update_under_continuous_requests_fails_none() {
     let cluster = TestCluster::start();
     cluster.apply("roll", &versioned(1));
-    let vip = cluster.wait_for("web's virtual IP", Duration::from_secs(30), |c| {
-        let services = c.json(&["get", "services", "-o", "json"])?;
-        services
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find_map(|s| s["object"]["service"]["vip"].as_str().map(str::to_owned))
-            .ok_or(format!("no vip yet: {services}"))
-    });
-    cluster.net.hosts[0].sh_ok("ip route replace default via 10.0.0.254 dev eth0");
+    let vip = cluster.service_vip("web");
+    cluster.route_host1_to_services();
     let target = format!("{vip}:80").parse().unwrap();
     let client = Client::start(&cluster.net.hosts[0].netns, target, Duration::from_secs(2));
     cluster.wait_for("v1 answering", Duration::from_secs(30), |_| {
@@ -381,16 +355,8 @@ services:
     });
     let victim = orchestration_support::shop::task_on(&tasks, "db", "node2");
     let ip = victim.ip.clone().expect("an address");
-    let container = TestCluster::containers(cluster.host_of("node2"))
-        .into_iter()
-        .find(|c| c.task.as_deref() == Some(victim.id.as_str()) && c.status == "running")
-        .expect("db's container on node2");
     let killed = Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(container.pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("SIGKILL the container's process");
+    cluster.kill_task_container("node2", &victim.id);
     let gone = cluster.wait_for(
         "the address gone from db's answers",
         Duration::from_secs(5),

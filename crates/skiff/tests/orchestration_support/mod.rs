@@ -288,6 +288,45 @@ impl TestCluster {
         file
     }
 
+    /// The virtual IP of service `service` (waits until the orchestrator has given it one).
+    pub fn service_vip(&self, service: &str) -> String {
+        self.wait_for(
+            &format!("{service}'s virtual IP"),
+            Duration::from_secs(30),
+            |c| {
+                let services = c.json(&["get", "services", "-o", "json"])?;
+                services
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|s| &s["object"]["service"])
+                    .find(|s| s["name"] == service)
+                    .and_then(|s| s["vip"].as_str().map(str::to_owned))
+                    .ok_or(format!("no vip yet: {services}"))
+            },
+        )
+    }
+
+    /// Gives host 1 a default route, so that its own connections reach virtual IPs (the
+    /// output hook rewrites their destination only once a route towards it exists); it points
+    /// at the test switch, the test's own namespace.
+    pub fn route_host1_to_services(&self) {
+        self.net.hosts[0].sh_ok("ip route replace default via 10.0.0.254 dev eth0");
+    }
+
+    /// SIGKILLs the running container of task `task` on `node`.
+    pub fn kill_task_container(&self, node: &str, task: &str) {
+        let container = Self::containers(self.host_of(node))
+            .into_iter()
+            .find(|c| c.task.as_deref() == Some(task) && c.status == "running")
+            .unwrap_or_else(|| panic!("no running container of task {task} on {node}"));
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(container.pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .expect("SIGKILL the container's process");
+    }
+
     /// Every task `skiff ps -a -o json` lists.
     pub fn tasks(&self) -> Result<Vec<Task>, String> {
         let list = self.json(&["ps", "-a", "-o", "json"])?;
