@@ -9,6 +9,11 @@
 //! a thousand sessions that each scanned every change did a thousand times the work, under the
 //! state's read lock. The loop also keeps which tasks each node holds, so that a new session
 //! builds its full set from its own tasks rather than from every task of the cluster.
+//!
+//! It keeps the service data of every environment too ([`super::endpoints`]) and which
+//! environments each node runs tasks of: a round's change to an environment's data, encoded
+//! once, goes to the nodes running tasks there (to every node when the environment publishes an
+//! ingress port).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
