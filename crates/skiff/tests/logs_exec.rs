@@ -5,12 +5,10 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-use skiff_testkit::image::layered_busybox;
-use support::{mounts_under, skiff_bin};
+use support::dev::{text, DevCluster};
 
 const APP: &str = "name: shop
 services:
@@ -21,142 +19,9 @@ services:
       replicas: 2
 ";
 
-/// `skiff dev` in a namespace of its own; dropping it stops the process (by its pid), removes
-/// the containers it left, then the namespace.
-struct Dev {
-    dir: tempfile::TempDir,
-    netns: String,
-    child: Option<Child>,
-}
-
-impl Dev {
-    fn start() -> Dev {
-        let netns = format!("sktlogs{}", std::process::id());
-        let ip = |args: &[&str]| {
-            let out = Command::new("ip").args(args).output().unwrap();
-            assert!(out.status.success(), "ip {args:?}: {out:?}");
-        };
-        ip(&["netns", "add", &netns]);
-        let mut dev = Dev {
-            dir: tempfile::Builder::new()
-                .prefix("skiff-logs-")
-                .tempdir()
-                .unwrap(),
-            netns,
-            child: None,
-        };
-        ip(&["-n", &dev.netns, "link", "set", "lo", "up"]);
-        let layout = dev.dir.path().join("layout");
-        layered_busybox().write_oci_layout(&layout, "test:latest");
-        let engine = dev.engine_dir();
-        let load = dev.skiff(&[
-            "image",
-            "--data-dir",
-            engine.to_str().unwrap(),
-            "load",
-            "-i",
-            layout.to_str().unwrap(),
-        ]);
-        assert!(load.status.success(), "{load:?}");
-        std::fs::write(dev.dir.path().join("compose.yaml"), APP).unwrap();
-        let log = std::fs::File::create(dev.dir.path().join("dev.log")).unwrap();
-        let child = dev
-            .command(&["dev", "-f"])
-            .arg(dev.dir.path().join("compose.yaml"))
-            .arg("--data-dir")
-            .arg(dev.dir.path().join("dev"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        dev.child = Some(child);
-        dev
-    }
-
-    fn engine_dir(&self) -> PathBuf {
-        self.dir.path().join("dev").join("agent").join("engine")
-    }
-
-    /// `skiff ARGS…` in the namespace, pointed at this dev cluster.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("nsenter");
-        c.arg(format!("--net=/run/netns/{}", self.netns))
-            .arg(skiff_bin())
-            .args(args)
-            .env("SKIFF_DEV_DIR", self.dir.path().join("dev"))
-            .env_remove("SKIFF_SERVER")
-            .env_remove("SKIFF_TOKEN")
-            .env_remove("SKIFF_ENV");
-        c
-    }
-
-    fn skiff(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("dev.log")).unwrap_or_default()
-    }
-
-    /// Waits until `skiff ARGS…` succeeds with `check` true of its output.
-    fn eventually(&self, args: &[&str], check: impl Fn(&Output) -> bool) -> Output {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let out = self.skiff(args);
-            if out.status.success() && check(&out) {
-                return out;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "skiff {args:?}: {out:?}\n--- skiff dev:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let engine = self.engine_dir();
-        let ids: Vec<String> = std::fs::read_dir(engine.join("containers"))
-            .map(|rd| {
-                rd.flatten()
-                    .filter_map(|e| e.file_name().into_string().ok())
-                    .filter(|n| !n.starts_with('.'))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for id in ids {
-            let data = engine.to_str().unwrap();
-            let _ = self.skiff(&["container", "--data-dir", data, "rm", "-f", &id]);
-        }
-        for m in mounts_under(self.dir.path()).iter().rev() {
-            let _ = nix::mount::umount2(m.as_path(), nix::mount::MntFlags::MNT_DETACH);
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .output();
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 #[test]
 fn logs_and_exec_reach_the_tasks_containers() {
-    let dev = Dev::start();
+    let dev = DevCluster::start("sktlogs", Some(APP));
     // Both tasks' output, each line after its task, stdout and stderr apart.
     let all = dev.eventually(&["logs", "web"], |out| {
         let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));

@@ -9,11 +9,11 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use skiff_testkit::image::layered_busybox;
-use support::{mounts_under, skiff_bin};
+use support::dev::{container_ids, text, DevCluster};
+use support::mounts_under;
 
 /// The secret's payload: unique enough that finding it anywhere is a leak.
 const PLAINTEXT: &str = "pw-7f3c9a1e-secret-payload";
@@ -45,153 +45,6 @@ secrets:
 configs:
   app-conf: {external: true}
 ";
-
-/// `skiff dev` in a namespace of its own; dropping it stops the process (by its pid), removes
-/// the containers it left, then the namespace.
-struct Dev {
-    dir: tempfile::TempDir,
-    netns: String,
-    child: Option<Child>,
-}
-
-impl Dev {
-    fn start() -> Dev {
-        let netns = format!("sktsec{}", std::process::id());
-        let ip = |args: &[&str]| {
-            let out = Command::new("ip").args(args).output().unwrap();
-            assert!(out.status.success(), "ip {args:?}: {out:?}");
-        };
-        ip(&["netns", "add", &netns]);
-        let mut dev = Dev {
-            dir: tempfile::Builder::new()
-                .prefix("skiff-secrets-")
-                .tempdir()
-                .unwrap(),
-            netns,
-            child: None,
-        };
-        ip(&["-n", &dev.netns, "link", "set", "lo", "up"]);
-        let layout = dev.dir.path().join("layout");
-        layered_busybox().write_oci_layout(&layout, "test:latest");
-        let engine = dev.engine_dir();
-        let load = dev.skiff(&[
-            "image",
-            "--data-dir",
-            engine.to_str().unwrap(),
-            "load",
-            "-i",
-            layout.to_str().unwrap(),
-        ]);
-        assert!(load.status.success(), "{load:?}");
-        let log = std::fs::File::create(dev.dir.path().join("dev.log")).unwrap();
-        let child = dev
-            .command(&["dev", "--data-dir"])
-            .arg(dev.data_dir())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        dev.child = Some(child);
-        dev
-    }
-
-    fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("dev")
-    }
-
-    fn engine_dir(&self) -> PathBuf {
-        self.data_dir().join("agent").join("engine")
-    }
-
-    /// `skiff ARGS…` in the namespace, pointed at this dev cluster.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("nsenter");
-        c.arg(format!("--net=/run/netns/{}", self.netns))
-            .arg(skiff_bin())
-            .args(args)
-            .env("SKIFF_DEV_DIR", self.data_dir())
-            .env_remove("SKIFF_SERVER")
-            .env_remove("SKIFF_TOKEN")
-            .env_remove("SKIFF_ENV");
-        c
-    }
-
-    fn skiff(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.skiff(args);
-        assert!(
-            out.status.success(),
-            "skiff {args:?}: {out:?}\n{}",
-            self.log()
-        );
-        text(&out.stdout)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("dev.log")).unwrap_or_default()
-    }
-
-    /// Waits until `skiff ARGS…` succeeds with `check` true of its output.
-    fn eventually(&self, args: &[&str], check: impl Fn(&Output) -> bool) -> Output {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let out = self.skiff(args);
-            if out.status.success() && check(&out) {
-                return out;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "skiff {args:?}: {out:?}\n--- skiff dev:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let engine = self.engine_dir();
-        for id in container_ids(&engine) {
-            let data = engine.to_str().unwrap();
-            let _ = self.skiff(&["container", "--data-dir", data, "rm", "-f", &id]);
-        }
-        for m in mounts_under(self.dir.path()).iter().rev() {
-            let _ = nix::mount::umount2(m.as_path(), nix::mount::MntFlags::MNT_DETACH);
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .output();
-    }
-}
-
-fn container_ids(engine: &Path) -> Vec<String> {
-    std::fs::read_dir(engine.join("containers"))
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|n| !n.starts_with('.'))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// Every regular file under `dir`, but for those under a mount point in `skip`.
 fn files_on_disk(dir: &Path, skip: &[PathBuf], out: &mut Vec<PathBuf>) {
@@ -229,7 +82,7 @@ fn holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
 #[test]
 fn a_secret_reaches_only_its_declaring_container_and_never_the_disk_or_the_api() {
     let started = Instant::now();
-    let dev = Dev::start();
+    let dev = DevCluster::start("sktsec", None);
     dev.eventually(&["get", "envs"], |_| true);
     let _ = dev.skiff(&["env", "create", "dev"]);
     let secret_file = dev.dir.path().join("token.txt");

@@ -197,5 +197,6 @@ pub fn id_of(stdout: &str) -> String {
     assert_eq!(id.len(), 64, "expected an id, got {stdout:?}");
     id
 }
+pub mod dev;
 pub mod netns;
 pub mod web;
